@@ -1,0 +1,3 @@
+from neurocodec.cli import main
+
+raise SystemExit(main())
