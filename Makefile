@@ -1,0 +1,82 @@
+# neurocodec: train -> quantize -> hls -> firmware -> sim, every stage also callable from Python.
+# `make demo` sets everything up and runs the main job on bundled data; `make test` runs the tests.
+SHELL := /bin/bash
+PY := .venv/bin/python
+NC := .venv/bin/neurocodec
+OUT ?= out
+MODEL ?= cae_cr64
+EPOCHS ?= 200
+SETUP_STAMP := .venv/.stamp-setup
+export NEUROCODEC_OUT := $(abspath $(OUT))
+
+.PHONY: setup demo test test-fast hls rtl cosim report-hw export-tflite evaluate report-cae report-vq report-gamma report-spectro report-lfp bench clean
+
+setup: $(SETUP_STAMP)
+$(SETUP_STAMP): pyproject.toml scripts/setup.sh
+	bash scripts/setup.sh
+	touch $@
+
+# Main job on bundled real data (locust tetrode, 15 kHz): train the CR 64 cae, encode + decode the
+# recording with the bit-exact integer encoder and write a report, then the hardware path.
+demo: setup
+	$(MAKE) $(OUT)/models/cae_cr64/config.json EPOCHS=60
+	$(NC) evaluate --model-dir $(OUT)/models/cae_cr64
+	$(MAKE) hls MODEL=cae_cr64
+	$(MAKE) cosim MODEL=cae_cr64
+	$(MAKE) report-hw MODEL=cae_cr64
+
+test: setup
+	$(PY) -m pytest -q
+
+# A trained cae model folder, e.g. out/models/cae_cr8/config.json (quantized 8-bit, locust data).
+$(OUT)/models/cae_cr%/config.json: | setup
+	$(NC) train cae --cr $* --data locust --epochs $(EPOCHS)
+
+# Models that are not a cae are trained by their own command.
+$(OUT)/models/vq_cae/config.json: | setup
+	$(NC) train vq_cae
+$(OUT)/models/gamma_cnn/config.json: | setup
+	$(NC) train gamma_cnn
+
+hls: $(OUT)/models/$(MODEL)/config.json
+	$(NC) hls --model-dir $(OUT)/models/$(MODEL)
+
+rtl: $(OUT)/models/$(MODEL)/config.json
+	$(NC) rtl --model-dir $(OUT)/models/$(MODEL)
+
+cosim: $(OUT)/models/$(MODEL)/config.json
+	$(NC) cosim --model-dir $(OUT)/models/$(MODEL)
+
+report-hw: $(OUT)/models/$(MODEL)/config.json
+	$(NC) report-hw --model-dir $(OUT)/models/$(MODEL) --docs docs
+
+export-tflite: $(OUT)/models/$(MODEL)/config.json
+	$(NC) export-tflite --model-dir $(OUT)/models/$(MODEL)
+
+evaluate: $(OUT)/models/$(MODEL)/config.json
+	$(NC) evaluate --model-dir $(OUT)/models/$(MODEL)
+
+# Reports that write tables and figures into docs/ (minutes to tens of minutes; not in CI).
+report-cae: setup
+	$(NC) report cae --docs docs
+
+report-hw-all: setup
+	for cr in 8 32 64; do $(MAKE) report-hw MODEL=cae_cr$$cr || exit 1; done
+
+report-vq: setup
+	$(NC) report vq_cae
+
+report-gamma: setup
+	$(NC) report gamma_cnn
+
+report-spectro: setup
+	$(NC) report spectro_cae
+
+report-lfp: setup
+	$(NC) report lfp_gan
+
+bench: setup
+	$(PY) -m neurocodec.bench
+
+clean:
+	rm -rf $(OUT)
