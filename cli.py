@@ -20,7 +20,7 @@ REPORTS = {
     "lfp_gan": "neurocodec.train.lfp_report:main",
 }
 STAGES = {
-    "hls": ("neurocodec.hls.project:main", "write an hls4ml project and check its C simulation bit-exact"),
+    "hls": ("neurocodec.hls.dispatch:main", "write an hls4ml project and check its C simulation bit-exact"),
     "rtl": ("neurocodec.firmware.verilog_gen:main", "generate the Verilog encoder of a trained model"),
     "cosim": ("neurocodec.sim.runner:main", "simulate the RTL with cocotb + Verilator against the reference"),
     "report-hw": ("neurocodec.firmware.hw_report:main", "Yosys resources, latency and power report"),
