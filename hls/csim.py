@@ -156,6 +156,9 @@ def csim_compare(hls_model, input_codes, ie, reference=None, report_path="defaul
     if report_path is not None:
         write_json_atomic(Path(report_path), report)
         report["report_path"] = str(report_path)
+        # the C simulation's own output codes, for comparison with other implementations (RTL)
+        np.save(Path(report_path).with_name("csim_output_codes.npy"), got)
+    report["output_codes"] = got
     return report
 
 

@@ -23,3 +23,19 @@ def tiny_cae_dir(tmp_path_factory, locust_data):
     folder, _ = train_cae(locust_data, cr=64, epochs=6, patience=3, hidden_filters=8,
                           out_dir=tmp_path_factory.mktemp("models") / "cae_cr64", plots=False, verbose=False)
     return folder
+
+
+@pytest.fixture(scope="session")
+def hls_run(tiny_cae_dir, tmp_path_factory):
+    """`neurocodec hls --model-dir <tiny cae> --out <tmp>` run in-process: (exit code, project, report, seconds)."""
+    import json
+    import time
+
+    from neurocodec.hls.project import main
+
+    out = tmp_path_factory.mktemp("hls") / "cae_cr64"
+    t0 = time.perf_counter()
+    code = main(["--model-dir", str(tiny_cae_dir), "--out", str(out)])
+    seconds = time.perf_counter() - t0
+    report = json.loads((out / "csim_report.json").read_text())
+    return code, out, report, seconds

@@ -25,17 +25,6 @@ from neurocodec.hls.project import (
 from neurocodec.quantize.reference import encode_int, extract_int_encoder
 
 
-@pytest.fixture(scope="module")
-def hls_run(tiny_cae_dir, tmp_path_factory):
-    """`neurocodec hls --model-dir <tiny cae> --out <tmp>` run in-process."""
-    out = tmp_path_factory.mktemp("hls") / "cae_cr64"
-    t0 = time.perf_counter()
-    code = main(["--model-dir", str(tiny_cae_dir), "--out", str(out)])
-    seconds = time.perf_counter() - t0
-    report = json.loads((out / "csim_report.json").read_text())
-    return code, out, report, seconds
-
-
 def test_csim_is_bit_exact_on_real_test_vectors(hls_run):
     code, out, report, seconds = hls_run
     assert code == 0
