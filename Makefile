@@ -9,7 +9,7 @@ EPOCHS ?= 200
 SETUP_STAMP := .venv/.stamp-setup
 export NEUROCODEC_OUT := $(abspath $(OUT))
 
-.PHONY: setup demo test test-fast hls rtl cosim report-hw export-tflite evaluate report-cae report-vq report-gamma report-spectro report-lfp bench clean
+.PHONY: hls-all report-hw-all setup demo test hls rtl cosim report-hw export-tflite evaluate report-cae report-vq report-gamma report-spectro report-lfp bench clean
 
 setup: $(SETUP_STAMP)
 $(SETUP_STAMP): pyproject.toml scripts/setup.sh
@@ -40,6 +40,11 @@ $(OUT)/models/gamma_cnn/config.json: | setup
 
 hls: $(OUT)/models/$(MODEL)/config.json
 	$(NC) hls --model-dir $(OUT)/models/$(MODEL)
+
+# hls4ml project + bit-exact C simulation for every CR of the cae, summarized in docs/hls_cae.md.
+hls-all: setup
+	for cr in 2 4 8 16 32 64 128; do $(MAKE) hls MODEL=cae_cr$$cr || exit 1; done
+	$(NC) hls-summary --docs docs
 
 rtl: $(OUT)/models/$(MODEL)/config.json
 	$(NC) rtl --model-dir $(OUT)/models/$(MODEL)
