@@ -9,7 +9,7 @@ EPOCHS ?= 200
 SETUP_STAMP := .venv/.stamp-setup
 export NEUROCODEC_OUT := $(abspath $(OUT))
 
-.PHONY: hls-all report-hw-all setup demo test hls rtl cosim report-hw export-tflite evaluate report-cae report-vq report-gamma report-spectro report-lfp bench clean
+.PHONY: report-tflite hls-all report-hw-all setup demo test hls rtl cosim report-hw export-tflite evaluate report-cae report-vq report-gamma report-spectro report-lfp bench clean
 
 setup: $(SETUP_STAMP)
 $(SETUP_STAMP): pyproject.toml scripts/setup.sh
@@ -57,6 +57,11 @@ report-hw: $(OUT)/models/$(MODEL)/config.json
 
 export-tflite: $(OUT)/models/$(MODEL)/config.json
 	$(NC) export-tflite --model-dir $(OUT)/models/$(MODEL)
+
+# TFLite int8 exports of CR 8, 32, 64 with their agreement with QKeras, in docs/tflite_cae.md.
+report-tflite: setup
+	for cr in 8 32 64; do $(MAKE) $(OUT)/models/cae_cr$$cr/config.json && $(NC) export-tflite --model-dir $(OUT)/models/cae_cr$$cr --data recording || exit 1; done
+	$(NC) tflite-summary --docs docs
 
 evaluate: $(OUT)/models/$(MODEL)/config.json
 	$(NC) evaluate --model-dir $(OUT)/models/$(MODEL)

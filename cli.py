@@ -24,6 +24,7 @@ STAGES = {
     "rtl": ("neurocodec.firmware.rtl_cli:main", "generate the Verilog encoder of a trained model"),
     "cosim": ("neurocodec.sim.cosim_cli:main", "simulate the RTL with cocotb + Verilator against the reference"),
     "hls-summary": ("neurocodec.hls.summary:main", "table of the C-simulation checks of every cae CR (docs/hls_cae.md)"),
+    "tflite-summary": ("neurocodec.quantize.tflite_summary:main", "table of the TFLite int8 exports (docs/tflite_cae.md)"),
     "report-hw": ("neurocodec.firmware.hw_report:main", "Yosys resources, latency and power report"),
     "export-tflite": ("neurocodec.quantize.tflite_runner:main", "TFLite int8 export and agreement check"),
 }
