@@ -21,14 +21,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+from neurocodec.files import json_default, write_text_atomic
 
 from neurocodec.firmware import power as pw
 from neurocodec.firmware.resources import (TRANSISTORS_PER_GE, HardwareReportError, design_hierarchy, estimate_resources,
@@ -80,28 +80,6 @@ def load_inputs(model_dir=None, int_encoder=None, test_vectors=None):
     return ie, ie_path, codes, (tv if codes is not None else None), name
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _json_default(o):
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"not JSON serializable: {type(o).__name__}")
 
 
 # --- activity ------------------------------------------------------------------------------------
@@ -398,12 +376,12 @@ def write_report(report: dict, out_dir: Path, docs_dir: Path | None = None) -> d
         report["seconds"] = round(time.perf_counter() - t0, 1)
     out_dir = Path(out_dir)
     md = render_markdown(report)
-    _atomic_write_text(out_dir / "hw_report.json", json.dumps(report, indent=2, default=_json_default) + "\n")
-    _atomic_write_text(out_dir / "hw_report.md", md)
+    write_text_atomic(out_dir / "hw_report.json", json.dumps(report, indent=2, default=json_default) + "\n")
+    write_text_atomic(out_dir / "hw_report.md", md)
     paths_written = {"json": out_dir / "hw_report.json", "markdown": out_dir / "hw_report.md"}
     if docs_dir is not None:
         paths_written["docs"] = Path(docs_dir) / f"hw_{report['name']}.md"
-        _atomic_write_text(paths_written["docs"], md)
+        write_text_atomic(paths_written["docs"], md)
     return paths_written
 
 

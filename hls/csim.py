@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
-import os
 import resource
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+from neurocodec.files import write_json_atomic  # noqa: F401  (re-exported for callers)
 
 
 class CsimError(RuntimeError):
@@ -23,22 +22,6 @@ def _precision_of(var):
 
 def _frac_of(precision) -> int:
     return int(precision.width) - int(precision.integer)
-
-
-def write_json_atomic(path: Path, data: dict) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, default=str)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return path
 
 
 def compile_csim(hls_model, log_path: Path | None = None) -> dict:

@@ -2,7 +2,6 @@
 import json
 
 import numpy as np
-import pytest
 
 from neurocodec.cli import main
 from neurocodec.signals import load_recording

@@ -4,7 +4,6 @@ One io_stream project is written and compiled through the CLI entry point (~5 s 
 one with large random weights checks the saturating paths. The sweep over every CR (and an
 io_parallel build, ~100 s of g++ each) runs only with NEUROCODEC_HLS_SWEEP=1.
 """
-import json
 import os
 import re
 import time
@@ -19,7 +18,7 @@ from neurocodec.hls.project import (
     convert_encoder,
     csim_compare,
     hls_config_for,
-    main,
+
     summary_line,
 )
 from neurocodec.quantize.reference import encode_int, extract_int_encoder

@@ -9,34 +9,14 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import numpy as np
 
+from neurocodec.files import write_json_atomic
 from neurocodec.train.cae import CaeSpec, build_cae
 
 
 def write_json(path: Path, obj) -> None:
     """Write JSON atomically (temp file then rename): no partial file on failure."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=2, default=_json_default)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _json_default(o):
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(f"not JSON serializable: {type(o).__name__}")
+    write_json_atomic(path, obj)
 
 
 def read_json(path: Path):
