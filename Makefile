@@ -73,8 +73,14 @@ report-cae: setup
 report-hw-all: setup
 	for cr in 8 32 64; do $(MAKE) report-hw MODEL=cae_cr$$cr || exit 1; done
 
+# vq_cae versus PCA/DWT/CS on SpikeInterface ground truth and our generator (about an hour on 2 cores).
 report-vq: setup
-	$(NC) report vq_cae
+	$(NC) report vq_cae --data si --no-doc --configs 1:256,2:512,1:32
+	$(NC) report vq_cae --data si --no-doc --configs 3:512,6:256 --tag _b
+	$(NC) report vq_cae --data si --no-doc --configs 2:512 --tag _long --warmup-epochs 10 --epochs 8 --name-suffix _long
+	$(NC) report vq_cae --data si --no-doc --configs 2:512 --tag _big --train-spikes 48000 --name-suffix _big
+	$(NC) report vq_cae --data synthetic --no-doc
+	$(NC) report vq_cae --doc-only --docs docs
 
 report-gamma: setup
 	$(NC) report gamma_cnn

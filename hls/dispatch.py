@@ -11,7 +11,7 @@ from pathlib import Path
 FLOWS = {
     "cae": "neurocodec.hls.project:main",
     "gamma_cnn": "neurocodec.train.gamma_cnn:hls_main",
-    "vq_cae": "neurocodec.train.vq_training:hls_main",
+    "vq_cae": "neurocodec.quantize.vq_reference:hls_main",
 }
 
 
@@ -24,7 +24,8 @@ def family_of(argv: list[str]) -> str:
     config = Path(argv[i + 1]) / "config.json"
     if not config.is_file():
         raise SystemExit(f"neurocodec hls: error: {config.parent} is not a trained model folder (no config.json)")
-    return json.loads(config.read_text()).get("family", "cae")
+    config = json.loads(config.read_text())
+    return config.get("family") or config.get("model") or "cae"
 
 
 def main(argv=None) -> int:
