@@ -86,10 +86,10 @@ report-gamma: setup
 	$(NC) report gamma_cnn
 
 report-spectro: setup
-	$(NC) report spectro_cae
+	$(NC) report spectro_cae --docs docs
 
 report-lfp: setup
-	$(NC) report lfp_gan
+	$(NC) report lfp_gan --docs docs
 
 bench: setup
 	$(PY) -m neurocodec.bench

@@ -9,8 +9,9 @@ TRAINERS = {
     "cae": "neurocodec.train.cae_training:main",
     "vq_cae": "neurocodec.train.vq_training:main",
     "gamma_cnn": "neurocodec.train.gamma_training:main",
-    "spectro_cae": "neurocodec.train.spectro_report:main",
-    "lfp_gan": "neurocodec.train.lfp_report:main",
+    "spectro_cae": "neurocodec.train.spectro_cae:main",
+    "lfp_ae": "neurocodec.train.lfp_ae:main",
+    "lfp_gan": "neurocodec.train.lfp_gan:main",
 }
 REPORTS = {
     "cae": "neurocodec.train.cae_report:main",

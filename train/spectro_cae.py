@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 import neurocodec  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
+from neurocodec.files import json_default
 from neurocodec import paths
 from neurocodec.signals.errors import RecordingError
 from neurocodec.signals.segment import resample
@@ -178,16 +179,7 @@ def write_bytes_atomic(path, data: bytes) -> Path:
 
 
 def write_json_atomic(path, obj) -> Path:
-    def default(o):
-        if isinstance(o, np.integer):
-            return int(o)
-        if isinstance(o, np.floating):
-            return float(o)
-        if isinstance(o, np.ndarray):
-            return o.tolist()
-        raise TypeError(f"not JSON serializable: {type(o).__name__}")
-
-    return write_bytes_atomic(path, (json.dumps(obj, indent=2, default=default) + "\n").encode())
+    return write_bytes_atomic(path, (json.dumps(obj, indent=2, default=json_default) + "\n").encode())
 
 
 def save_weights_atomic(model, path) -> Path:
