@@ -18,6 +18,7 @@ from neurocodec.signals.scaling import MinMaxScaling, apply_scaling, fit_minmax,
 from neurocodec.train import artifacts
 
 CODES_FORMAT = "neurocodec-cae-codes-1"
+WINDOWS_PER_BATCH = 64
 
 
 def _load_model(model_dir):
@@ -52,7 +53,9 @@ def encode_recording(model_dir, recording, out_path, allow_rate_mismatch=False) 
     n_windows = -(-rec.n_samples // n)
     padded = np.pad(xn, ((0, 0), (0, n_windows * n - rec.n_samples)), mode="edge")
     codes = quantize_input(padded.reshape(-1, n), ie)
-    latent = encode_int(codes, ie).reshape(rec.n_channels, n_windows, *ie.latent_shape)
+    # windows in batches: the integer reference holds (batch, length, filters) int64 per layer
+    latent = np.concatenate([encode_int(codes[i : i + WINDOWS_PER_BATCH], ie) for i in range(0, len(codes), WINDOWS_PER_BATCH)])
+    latent = latent.reshape(rec.n_channels, n_windows, *ie.latent_shape)
     out_path = Path(out_path)
     _atomic_savez(
         out_path,
