@@ -87,7 +87,7 @@ class IntEncoder:
         return IntEncoder(d["input_bits"], d["input_frac"], d["segment_length"], layers)
 
 
-def _quantizer_format(quantizer) -> tuple[int, int, bool]:
+def quantizer_format(quantizer) -> tuple[int, int, bool]:
     """(bits, frac, signed) of a QKeras quantized_bits with alpha=1."""
     name = type(quantizer).__name__
     if name != "quantized_bits":
@@ -107,7 +107,7 @@ def extract_int_encoder(encoder, alpha_frac_bits: int = 8) -> IntEncoder:
     layers_by_name = {layer.name: layer for layer in encoder.layers}
     if "enc_input_q" not in layers_by_name:
         raise ValueError("encoder has no input quantizer 'enc_input_q': was it built with quant=None (float)?")
-    in_bits, in_frac, in_signed = _quantizer_format(layers_by_name["enc_input_q"].quantizer)
+    in_bits, in_frac, in_signed = quantizer_format(layers_by_name["enc_input_q"].quantizer)
     if in_signed:
         raise ValueError("the encoder input quantizer must be unsigned (min-max normalized input)")
     segment_length = int(encoder.input_shape[1])
@@ -116,14 +116,14 @@ def extract_int_encoder(encoder, alpha_frac_bits: int = 8) -> IntEncoder:
     i = 1
     while f"enc{i}_conv" in layers_by_name:
         conv = layers_by_name[f"enc{i}_conv"]
-        acc_bits, acc_frac, _ = _quantizer_format(layers_by_name[f"enc{i}_acc"].quantizer)
-        out_bits, out_frac, _ = _quantizer_format(layers_by_name[f"enc{i}_act"].quantizer)
+        acc_bits, acc_frac, _ = quantizer_format(layers_by_name[f"enc{i}_acc"].quantizer)
+        out_bits, out_frac, _ = quantizer_format(layers_by_name[f"enc{i}_act"].quantizer)
         alpha = float(layers_by_name[f"enc{i}_leaky"].alpha)
         alpha_num = alpha * 2**alpha_frac_bits
         if alpha_num != int(alpha_num):
             raise ValueError(f"leaky slope {alpha} of enc{i} is not a multiple of 2**-{alpha_frac_bits}")
-        w_bits, w_frac, _ = _quantizer_format(conv.kernel_quantizer_internal)
-        b_bits, b_frac, _ = _quantizer_format(conv.bias_quantizer_internal)
+        w_bits, w_frac, _ = quantizer_format(conv.kernel_quantizer_internal)
+        b_bits, b_frac, _ = quantizer_format(conv.bias_quantizer_internal)
         kernel, bias = conv.get_weights()
         w_int = quantize_to_int(kernel, w_bits, w_frac)
         b_int = quantize_to_int(bias, b_bits, b_frac)
@@ -204,6 +204,7 @@ __all__ = [
     "IntConvLayer",
     "IntEncoder",
     "extract_int_encoder",
+    "quantizer_format",
     "quantize_input",
     "encode_int",
     "conv_layer_int",

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from neurocodec.quantize.fixed_point import int_range, quantize_to_int, requantize
+from neurocodec.quantize.reference import quantizer_format
 
 
 class VqReferenceError(ValueError):
@@ -102,17 +103,11 @@ class IntVqEncoder:
 
 
 def _fmt(quantizer) -> tuple[int, int, bool]:
-    """(bits, frac, signed) of a QKeras quantized_bits with alpha=1."""
-    name = type(quantizer).__name__
-    if name != "quantized_bits":
-        raise VqReferenceError(f"unsupported quantizer {name}: only quantized_bits is supported")
-    if quantizer.alpha not in (1, 1.0):
-        raise VqReferenceError(f"quantizer alpha={quantizer.alpha!r}: the reference needs alpha=1")
-    if getattr(quantizer, "symmetric", 0):
-        raise VqReferenceError("symmetric quantized_bits is not supported")
-    signed = bool(quantizer.keep_negative)
-    bits = int(quantizer.bits)
-    return bits, bits - int(signed) - int(quantizer.integer), signed
+    """(bits, frac, signed) of a QKeras quantized_bits with alpha=1 (the cae reference's rules)."""
+    try:
+        return quantizer_format(quantizer)
+    except ValueError as exc:
+        raise VqReferenceError(str(exc)) from None
 
 
 def _alpha(layer, shift: int) -> int:
