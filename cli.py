@@ -1,50 +1,85 @@
-"""`neurocodec` command line: each command hands its arguments to a stage module's main(argv)."""
+"""`neurocodec` command line. Every verb is read from the family registry (neurocodec.registry).
+
+* `neurocodec train FAMILY ...`, `neurocodec report FAMILY ...`: the family's trainer / report.
+* `neurocodec hls|rtl|cosim|report-hw|export-tflite --model-dir DIR ...`: the stage entry of the
+  family that DIR's config.json names; a family that does not support the verb gets a message.
+* `neurocodec encode|decode|evaluate --model-dir DIR ...`: the family's codec.
+
+One error contract: any `NeurocodecError` (and an OS error on a path the user named) is caught
+here, once, and printed as `neurocodec VERB: error: MESSAGE` with exit code 2.
+"""
 import argparse
 import importlib
 import sys
 from pathlib import Path
 
-# command -> "module:function" taking argv; imported only when used (TensorFlow is slow to load).
-TRAINERS = {
-    "cae": "neurocodec.train.cae_training:main",
-    "vq_cae": "neurocodec.train.vq_training:main",
-    "gamma_cnn": "neurocodec.train.gamma_training:main",
-    "spectro_cae": "neurocodec.train.spectro_cae:main",
-    "lfp_ae": "neurocodec.train.lfp_ae:main",
-    "lfp_gan": "neurocodec.train.lfp_gan:main",
+from neurocodec.errors import NeurocodecError
+from neurocodec.registry import FAMILIES, family_of_model_dir, families_supporting, get_family
+
+MODEL_VERBS = {
+    "hls": "write an hls4ml project and check its C simulation bit-exact",
+    "rtl": "generate the Verilog encoder of a trained model",
+    "cosim": "simulate the RTL with cocotb + Verilator against the reference",
+    "report-hw": "Yosys resources, latency and power report",
+    "export-tflite": "TFLite int8 export and agreement check",
 }
-REPORTS = {
-    "cae": "neurocodec.train.cae_report:main",
-    "vq_cae": "neurocodec.train.vq_report:main",
-    "gamma_cnn": "neurocodec.train.gamma_report:main",
-    "spectro_cae": "neurocodec.train.spectro_report:main",
-    "lfp_gan": "neurocodec.train.lfp_report:main",
-}
-STAGES = {
-    "hls": ("neurocodec.hls.dispatch:main", "write an hls4ml project and check its C simulation bit-exact"),
-    "rtl": ("neurocodec.firmware.rtl_cli:main", "generate the Verilog encoder of a trained model"),
-    "cosim": ("neurocodec.sim.cosim_cli:main", "simulate the RTL with cocotb + Verilator against the reference"),
+# Tools that are not a family's stage (tables over several models).
+TOOLS = {
     "hls-summary": ("neurocodec.hls.summary:main", "table of the C-simulation checks of every cae CR (docs/hls_cae.md)"),
     "tflite-summary": ("neurocodec.quantize.tflite_summary:main", "table of the TFLite int8 exports (docs/tflite_cae.md)"),
-    "report-hw": ("neurocodec.firmware.hw_report:main", "Yosys resources, latency and power report"),
-    "export-tflite": ("neurocodec.quantize.tflite_runner:main", "TFLite int8 export and agreement check"),
 }
 
 
-def _call(target: str, argv: list[str]) -> int:
+def _call_target(target: str, argv: list[str]) -> int:
     module, func = target.split(":")
     return int(getattr(importlib.import_module(module), func)(argv) or 0)
 
 
+def _model_dir_arg(argv: list[str]) -> Path | None:
+    for i, a in enumerate(argv):
+        if a == "--model-dir" and i + 1 < len(argv):
+            return Path(argv[i + 1])
+        if a.startswith("--model-dir="):
+            return Path(a.split("=", 1)[1])
+        if a == "--model" and i + 1 < len(argv):
+            from neurocodec import paths
+
+            return paths.model_dir(argv[i + 1])
+    return None
+
+
+def _model_verb(verb: str, argv: list[str]) -> int:
+    model_dir = _model_dir_arg(argv)
+    if model_dir is None and ("-h" in argv or "--help" in argv):
+        family = get_family("cae")
+    elif model_dir is None:
+        raise NeurocodecError(f"`neurocodec {verb}` needs --model-dir DIR (a trained model folder)")
+    else:
+        family = family_of_model_dir(model_dir)
+    return int(family.entry(verb)(argv) or 0)
+
+
+def _codec_family(model_dir, verb: str):
+    family = family_of_model_dir(model_dir)
+    if not family.supports(verb):
+        raise NeurocodecError(
+            f"{model_dir} holds a {family.name!r} model, which has no recording codec for `{verb}`; "
+            f"families with one: {', '.join(families_supporting(verb))}")
+    return family
+
+
 def _encode(a) -> int:
+    _codec_family(a.model_dir, "encode")
     from neurocodec.codec import encode_recording
 
     s = encode_recording(a.model_dir, a.input, a.out, a.allow_rate_mismatch)
-    print(f"encoded {s['n_channels']} x {s['n_samples']} samples -> {s['latent_values']} latent values ({s['latent_bits']} bits) in {s['codes_file']}")
+    print(f"encoded {s['n_channels']} x {s['n_samples']} samples -> {s['latent_values']} latent values "
+          f"({s['bitstream_bits']} bits with header) in {s['codes_file']}")
     return 0
 
 
 def _decode(a) -> int:
+    _codec_family(a.model_dir, "decode")
     from neurocodec.codec import decode_codes
     from neurocodec.signals.loaders import save_npz
 
@@ -55,6 +90,9 @@ def _decode(a) -> int:
 
 
 def _evaluate(a) -> int:
+    _codec_family(a.model_dir, "evaluate")
+    import tempfile
+
     from neurocodec import paths
     from neurocodec.codec import decode_codes, encode_recording
     from neurocodec.codec_report import quality, write_report
@@ -64,9 +102,11 @@ def _evaluate(a) -> int:
     data = a.data or read_json(Path(a.model_dir) / "config.json")["source"]
     out = Path(a.out) if a.out else paths.stage_dir("reports", Path(a.model_dir).name)
     original = load_recording(data)
-    summary = encode_recording(a.model_dir, original, out / "codes.npz", a.allow_rate_mismatch)
-    decoded = decode_codes(a.model_dir, out / "codes.npz")
-    report = write_report(out / "encode_report.md", a.model_dir, summary, quality(original, decoded), a.adc_bits)
+    with tempfile.TemporaryDirectory() as tmp:  # the intermediate codes never outlive a failure
+        codes = Path(tmp) / "codes.ncb"
+        summary = encode_recording(a.model_dir, original, codes, a.allow_rate_mismatch)
+        decoded = decode_codes(a.model_dir, codes)
+        report = write_report(out / "encode_report.md", a.model_dir, summary, quality(original, decoded), a.adc_bits)
     print(report.read_text())
     print(f"report: {report}")
     return 0
@@ -80,51 +120,70 @@ def _datasets(a) -> int:
     return 0
 
 
+def _families(a) -> int:
+    for f in FAMILIES.values():
+        print(f"{f.name:12s} {', '.join(f.verbs()):60s} {f.description}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="neurocodec", description="Neural-signal codecs from training to silicon.")
     sub = p.add_subparsers(dest="command", required=True)
-    t = sub.add_parser("train", help="train a model", add_help=False)
-    t.add_argument("model", choices=sorted(TRAINERS))
-    r = sub.add_parser("report", help="rerunnable report that writes tables/figures into docs/", add_help=False)
-    r.add_argument("model", choices=sorted(REPORTS))
-    for name, (_, helptext) in STAGES.items():
+    for verb, helptext in (("train", "train a model of a family"),
+                           ("report", "rerunnable report that writes tables/figures into docs/")):
+        t = sub.add_parser(verb, help=helptext, add_help=False)
+        t.add_argument("model", choices=families_supporting(verb))
+    for name, helptext in MODEL_VERBS.items():
+        sub.add_parser(name, help=helptext, add_help=False)
+    for name, (_, helptext) in TOOLS.items():
         sub.add_parser(name, help=helptext, add_help=False)
     sub.add_parser("datasets", help="list bundled/shared datasets")
-    for name, helptext in (("encode", "encode a recording into a codes file (bit-exact integer encoder)"),
+    sub.add_parser("families", help="list the model families and the verbs each supports")
+    for name, helptext in (("encode", "encode a recording into a bitstream file (bit-exact integer encoder)"),
                            ("evaluate", "encode + decode a recording and write a readable report")):
         e = sub.add_parser(name, help=helptext)
         e.add_argument("--model-dir", required=True, help="trained model folder, e.g. out/models/cae_cr64")
         e.add_argument("--allow-rate-mismatch", action="store_true")
         if name == "encode":
             e.add_argument("--input", required=True, help="recording file or dataset name")
-            e.add_argument("--out", required=True, help="codes file to write (.npz)")
+            e.add_argument("--out", required=True, help="bitstream file to write")
         else:
             e.add_argument("--data", help="recording file or dataset name (default: the training recording)")
             e.add_argument("--out", help="report folder (default out/reports/<model>)")
             e.add_argument("--adc-bits", type=int, default=16, help="bits per raw sample for the compression ratio")
-    d = sub.add_parser("decode", help="decode a codes file back into a recording (.npz)")
+    d = sub.add_parser("decode", help="decode a bitstream file back into a recording (.npz)")
     d.add_argument("--model-dir", required=True)
     d.add_argument("--codes", required=True)
     d.add_argument("--out", required=True)
     return p
 
 
+def _dispatch(argv: list[str], parser: argparse.ArgumentParser) -> int:
+    if argv and argv[0] in ("train", "report") and len(argv) > 1 and not argv[1].startswith("-"):
+        verb, name = argv[0], argv[1]
+        return int(get_family(name).entry(verb)(argv[2:]) or 0)
+    if argv and argv[0] in MODEL_VERBS:
+        return _model_verb(argv[0], argv[1:])
+    if argv and argv[0] in TOOLS:
+        return _call_target(TOOLS[argv[0]][0], argv[1:])
+    a = parser.parse_args(argv)
+    handlers = {"encode": _encode, "decode": _decode, "evaluate": _evaluate, "datasets": _datasets,
+                "families": _families}
+    return handlers[a.command](a)
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
-    if argv and argv[0] in ("train", "report") and len(argv) > 1 and not argv[1].startswith("-"):
-        table = TRAINERS if argv[0] == "train" else REPORTS
-        if argv[1] not in table:
-            parser.error(f"unknown model {argv[1]!r} for {argv[0]}; choose from {', '.join(sorted(table))}")
-        return _call(table[argv[1]], argv[2:])
-    if argv and argv[0] in STAGES:
-        return _call(STAGES[argv[0]][0], argv[1:])
-    a = parser.parse_args(argv)
-    handlers = {"encode": _encode, "decode": _decode, "evaluate": _evaluate, "datasets": _datasets}
+    verb = argv[0] if argv else "neurocodec"
     try:
-        return handlers[a.command](a)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"neurocodec {a.command}: error: {exc}", file=sys.stderr)
+        return _dispatch(argv, parser)
+    except NeurocodecError as exc:
+        print(f"neurocodec {verb}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # an output folder that cannot be written, a path that is a folder...
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"neurocodec {verb}: error:{where}: {exc.strerror or exc}", file=sys.stderr)
         return 2
 
 

@@ -37,6 +37,8 @@ this is a lower-side gate count, good for comparing designs, not for silicon are
 """
 from __future__ import annotations
 
+from neurocodec.errors import NeurocodecError
+
 import json
 import os
 import re
@@ -46,7 +48,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 
-class HardwareReportError(ValueError):
+class HardwareReportError(NeurocodecError):
     """Base of the hardware-report errors (bad RTL, failed or missing tool, bad SAIF...)."""
 
 

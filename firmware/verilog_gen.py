@@ -44,6 +44,8 @@ schedule, checked against the RTL simulation in tests/test_rtl_cae.py).
 """
 from __future__ import annotations
 
+from neurocodec.errors import NeurocodecError
+
 import json
 import math
 import os
@@ -62,7 +64,7 @@ from neurocodec.quantize.reference import IntConvLayer, IntEncoder
 PIPELINE_STAGES = 6
 
 
-class VerilogGenError(ValueError):
+class VerilogGenError(NeurocodecError):
     """The integer encoder cannot be turned into RTL (unsupported shape or format)."""
 
 

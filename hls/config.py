@@ -19,12 +19,14 @@ QActivation as an identity. One rounding per quantizer, exactly where QKeras rou
 """
 from __future__ import annotations
 
+from neurocodec.errors import NeurocodecError
+
 import math
 from dataclasses import dataclass, replace
 from fractions import Fraction
 
 
-class UnsupportedModelError(ValueError):
+class UnsupportedModelError(NeurocodecError):
     """The model has a layer or quantizer that the bit-exact hls4ml conversion cannot handle."""
 
 

@@ -1,6 +1,8 @@
 """C simulation of an hls4ml project (g++ only, no vendor tool) and its bit-exact check."""
 from __future__ import annotations
 
+from neurocodec.errors import NeurocodecError
+
 import contextlib
 import io
 import resource
@@ -12,7 +14,7 @@ import numpy as np
 from neurocodec.files import write_json_atomic  # noqa: F401  (re-exported for callers)
 
 
-class CsimError(RuntimeError):
+class CsimError(NeurocodecError, RuntimeError):
     """The C simulation could not be built or run."""
 
 

@@ -20,6 +20,8 @@ Inputs are windows (n, window, channels) in uV.
 """
 from __future__ import annotations
 
+from neurocodec.errors import NeurocodecError
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,7 +34,7 @@ WAVELET = "sym4"
 DWT_LEVEL = 3
 
 
-class BaselineError(ValueError):
+class BaselineError(NeurocodecError):
     """Bad input to a baseline codec (shape, NaN, impossible bit budget)."""
 
 

@@ -17,10 +17,12 @@ algorithm on the confusion matrix:
 """
 from __future__ import annotations
 
+from neurocodec.errors import NeurocodecError
+
 import numpy as np
 
 
-class SortingError(ValueError):
+class SortingError(NeurocodecError):
     """Bad input to the sorter or the accuracy computation."""
 
 

@@ -17,6 +17,8 @@ byte payload is padded to whole bytes only for storage); compression ratios use 
 """
 from __future__ import annotations
 
+from neurocodec.errors import NeurocodecError
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,7 +30,7 @@ _QUARTER = 1 << (_PRECISION - 2)
 _MAX_TOTAL = 1 << 16  # model total stays below this (needs < 2**(PRECISION-2))
 
 
-class EntropyCodingError(ValueError):
+class EntropyCodingError(NeurocodecError):
     """Invalid input to the entropy coder (symbol out of range, truncated stream...)."""
 
 

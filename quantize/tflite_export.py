@@ -43,6 +43,8 @@ QKeras latent is measured by `neurocodec.quantize.tflite_runner.compare_tflite_t
 """
 from __future__ import annotations
 
+from neurocodec.errors import NeurocodecError
+
 import math
 import os
 import tempfile
@@ -61,11 +63,11 @@ DEFAULT_MAX_CALIBRATION = 256
 INT8_BITS = 8
 
 
-class UnsupportedLayerError(ValueError):
+class UnsupportedLayerError(NeurocodecError):
     """The encoder contains a layer or quantizer the TFLite export cannot express."""
 
 
-class TfliteExportError(ValueError):
+class TfliteExportError(NeurocodecError):
     """Bad input to the export (representative data, output path, method) or a failed conversion."""
 
 

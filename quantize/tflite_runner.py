@@ -15,6 +15,8 @@ QKeras latent (and with the test vectors' latent codes).
 """
 from __future__ import annotations
 
+from neurocodec.errors import NeurocodecError
+
 import argparse
 import json
 import os
@@ -32,7 +34,7 @@ DEFAULT_BATCH = 64
 KERNELS = ("auto", "builtin", "reference")
 
 
-class TfliteRunError(ValueError):
+class TfliteRunError(NeurocodecError):
     """Bad model file or input data for the TFLite runner."""
 
 

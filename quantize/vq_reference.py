@@ -21,6 +21,8 @@ argmin_k score[k] = argmin_k ||z - c_k||^2 since ||z||^2 is common to all k.
 """
 from __future__ import annotations
 
+from neurocodec.errors import NeurocodecError
+
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,7 +32,7 @@ from neurocodec.quantize.fixed_point import int_range, quantize_to_int, requanti
 from neurocodec.quantize.reference import quantizer_format
 
 
-class VqReferenceError(ValueError):
+class VqReferenceError(NeurocodecError):
     """The encoder cannot be described by (or the input does not fit) the integer reference."""
 
 

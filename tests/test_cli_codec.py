@@ -4,6 +4,7 @@ import json
 import numpy as np
 
 from neurocodec.cli import main
+from neurocodec.codec.cae import CaeCodec
 from neurocodec.signals import load_recording
 
 
@@ -11,10 +12,11 @@ def test_encode_decode_roundtrip_keeps_units_and_length(tiny_cae_dir, tmp_path):
     rec = load_recording("locust")
     excerpt = tmp_path / "excerpt.npz"
     np.savez(excerpt, data=rec.data[:, :20000], fs=rec.fs, units=rec.units)
-    codes = tmp_path / "codes.npz"
+    codes = tmp_path / "codes.ncb"
     assert main(["encode", "--model-dir", str(tiny_cae_dir), "--input", str(excerpt), "--out", str(codes)]) == 0
-    z = np.load(codes)
-    assert z["latent_codes"].shape == (4, 20, 16, 1) and z["latent_codes"].dtype == np.int8
+    bs, latent = CaeCodec(tiny_cae_dir).read(codes.read_bytes())
+    assert latent.shape == (4, 20, 16, 1) and latent.dtype == np.int8
+    assert (bs.n_channels, bs.n_samples, bs.fs) == (4, 20000, rec.fs)
     out = tmp_path / "decoded.npz"
     assert main(["decode", "--model-dir", str(tiny_cae_dir), "--codes", str(codes), "--out", str(out)]) == 0
     decoded = load_recording(out)
@@ -58,7 +60,7 @@ def test_corrupt_codes_file_and_missing_model_are_clear_errors(tiny_cae_dir, tmp
     junk = tmp_path / "junk.npz"
     junk.write_bytes(b"not a zip")
     assert main(["decode", "--model-dir", str(tiny_cae_dir), "--codes", str(junk), "--out", str(tmp_path / "o.npz")]) == 2
-    assert "unreadable codes file" in capsys.readouterr().err
+    assert "not a neurocodec bitstream" in capsys.readouterr().err
     assert main(["encode", "--model-dir", str(tmp_path / "nope"), "--input", "locust", "--out", str(tmp_path / "c.npz")]) == 2
     assert "not a trained model folder" in capsys.readouterr().err
 
@@ -68,3 +70,15 @@ def test_too_short_recording_is_refused(tiny_cae_dir, tmp_path, capsys):
     np.savez(short, data=np.random.default_rng(1).normal(size=(1, 500)), fs=15000.0)
     assert main(["encode", "--model-dir", str(tiny_cae_dir), "--input", str(short), "--out", str(tmp_path / "c.npz")]) == 2
     assert "shorter than one 1024-sample window" in capsys.readouterr().err
+
+
+def test_cae_codec_passes_the_codec_conformance_contract(tiny_cae_dir):
+    """The shared numcodecs-style contract: bytes out, deterministic, config round trip, and every
+    truncation / bit flip of the bitstream rejected with BitstreamError (the checksum)."""
+    from neurocodec.codec.testing import check_codec
+
+    data = load_recording("locust").data[:2, :3000]
+    result = check_codec(CaeCodec(tiny_cae_dir), data, n_flips=300)
+    assert result["rejected"] >= 300 and result["identical"] == 0
+    # 2 channels x 3 windows x 16 int8 latent values + header: every transmitted bit
+    assert 8 * 2 * 3 * 16 < result["bits"] < 8 * (2 * 3 * 16 + 120)

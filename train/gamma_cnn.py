@@ -38,6 +38,8 @@ integer reference (round half to even + saturation as QKeras ``quantized_bits`` 
 """
 from __future__ import annotations
 
+from neurocodec.errors import NeurocodecError
+
 import json
 import math
 import os
@@ -57,7 +59,7 @@ KINDS = ("gamma_cnn", "cnn", "linear")
 LEAKY_ALPHA = 77 / 256
 
 
-class DecoderInputError(ValueError):
+class DecoderInputError(NeurocodecError):
     """Bad input to a decoder (wrong channel count, NaN, unknown session...)."""
 
 

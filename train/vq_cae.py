@@ -31,6 +31,8 @@ leaky -> residual block) -> crop to ``window`` -> conv k3 to ``channels`` (linea
 """
 from __future__ import annotations
 
+from neurocodec.errors import NeurocodecError
+
 import math
 from dataclasses import asdict, dataclass
 
@@ -39,7 +41,7 @@ import numpy as np
 from neurocodec.train.backend import keras
 
 
-class VqCaeConfigError(ValueError):
+class VqCaeConfigError(NeurocodecError):
     """Invalid vq_cae specification."""
 
 

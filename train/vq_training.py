@@ -18,6 +18,8 @@ latent_codes (n, L, D), indices (n, L) from validation spikes).
 """
 from __future__ import annotations
 
+from neurocodec.errors import NeurocodecError
+
 import argparse
 import json
 import os
@@ -40,7 +42,7 @@ DATA_FAMILIES = {
 }
 
 
-class VqTrainingError(ValueError):
+class VqTrainingError(NeurocodecError):
     """Bad training arguments or data."""
 
 

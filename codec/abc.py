@@ -1,0 +1,81 @@
+"""The one codec interface, in the numcodecs style.
+
+A codec is a small object: a class attribute `codec_id`, `encode(array) -> bytes`,
+`decode(bytes) -> array`, and `get_config()` / `from_config(config)` so that a codec is described
+by a JSON dict and rebuilt from it (`neurocodec.codec.registry.get_codec(config)`).
+
+* Recording codecs (`cae`, the stream codecs, WavPack/FLAC/DCT/... baselines) encode a
+  (n_channels, n_samples) array of one recording; the sampling rate and anything else the codec
+  needs is part of its config, not of the array.
+* Spike codecs (`vq_cae`, PCA/DWT/CS) encode a (n_spikes, n_samples) array of waveforms, or a
+  recording when they detect the spikes themselves.
+
+`encode` returns the complete transmitted bit string (a `neurocodec.codec.container` bitstream:
+header, side information, payload and checksum), so `8 * len(encode(x))` is every transmitted
+bit. `decode` checks everything it reads and raises `BitstreamError` on any corruption, and never
+returns a silently different array. `neurocodec.codec.testing.check_codec` is the shared
+conformance test every codec passes.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import ClassVar
+
+import numpy as np
+
+
+class Codec(ABC):
+    """Base class of every neurocodec codec (learned and baseline)."""
+
+    codec_id: ClassVar[str]
+    #: True when decode(encode(x)) == x exactly (FLAC); lossy codecs say False.
+    lossless: ClassVar[bool] = False
+
+    @abstractmethod
+    def encode(self, buf: np.ndarray) -> bytes:
+        """Array -> the whole transmitted bit string."""
+
+    @abstractmethod
+    def decode(self, buf: bytes, out: np.ndarray | None = None) -> np.ndarray:
+        """Bit string -> array (into `out` when given)."""
+
+    def get_config(self) -> dict:
+        """JSON-serializable description, with the codec's id under "id"."""
+        return {"id": self.codec_id, **self._config()}
+
+    def _config(self) -> dict:
+        return {}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Codec":
+        config = dict(config)
+        config.pop("id", None)
+        return cls(**config)
+
+    def bits(self, buf: np.ndarray) -> int:
+        """Every transmitted bit for `buf` (8 x the length of its bitstream)."""
+        return 8 * len(self.encode(buf))
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self._config().items())
+        return f"{type(self).__name__}({args})"
+
+    def __eq__(self, other) -> bool:
+        return type(self) is type(other) and self.get_config() == other.get_config()
+
+    __hash__ = None
+
+
+def _fill(out: np.ndarray | None, result: np.ndarray) -> np.ndarray:
+    """numcodecs' `out=` convention: copy into `out` (same shape) or return the result."""
+    if out is None:
+        return result
+    if out.shape != result.shape:
+        from neurocodec.errors import BitstreamError
+
+        raise BitstreamError(f"decoded shape {result.shape} does not fit the given out array {out.shape}")
+    out[...] = result
+    return out
+
+
+__all__ = ["Codec"]

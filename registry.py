@@ -1,0 +1,125 @@
+"""The model-family registry: each family declares, once, what it is and which stages it supports.
+
+A family is a `Family` record: its name, a one-line description, the module that defines it, the
+codec id it encodes recordings with (if any), and for each stage verb the entry point
+"module:function" taking argv. The CLI (`neurocodec train/report/hls/rtl/cosim/report-hw/
+export-tflite/encode/decode/evaluate`), the `make` targets and the parametrized contract test
+(tests/test_registry.py) all read this table; a verb a family does not support is refused with a
+message naming the verbs it does support (`UnsupportedError`, exit 2), never a crash.
+
+To add a family: write its module (builder, trainer `main`, save/load, integer reference, hardware
+model), then add one `Family(...)` entry below. See docs/dev/ARCHITECTURE.md.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from neurocodec.errors import NeurocodecError, UnsupportedError
+
+# The stage verbs a family may support (each maps to an entry point taking argv).
+STAGES = ("train", "report", "hls", "rtl", "cosim", "report-hw", "export-tflite")
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    description: str
+    module: str
+    stages: dict[str, str] = field(default_factory=dict)
+    codec: str | None = None  # codec id (neurocodec.codec.registry) for encode/decode/evaluate
+
+    def supports(self, verb: str) -> bool:
+        if verb in ("encode", "decode", "evaluate"):
+            return self.codec is not None
+        return verb in self.stages
+
+    def verbs(self) -> list[str]:
+        return sorted(self.stages) + (["decode", "encode", "evaluate"] if self.codec else [])
+
+    def entry(self, verb: str):
+        """The callable for a stage verb, imported on use (TensorFlow is slow to load)."""
+        if verb not in self.stages:
+            raise UnsupportedError(
+                f"model family {self.name!r} does not support `{verb}`; it supports: {', '.join(self.verbs())}")
+        module, func = self.stages[verb].split(":")
+        return getattr(importlib.import_module(module), func)
+
+
+FAMILIES: dict[str, Family] = {f.name: f for f in [
+    Family(
+        "cae", "1-D conv autoencoder for continuous recordings (seed CR 2..128 table)", "neurocodec.train.cae",
+        stages={
+            "train": "neurocodec.train.cae_training:main",
+            "report": "neurocodec.train.cae_report:main",
+            "hls": "neurocodec.hls.project:main",
+            "rtl": "neurocodec.firmware.rtl_cli:main",
+            "cosim": "neurocodec.sim.cosim_cli:main",
+            "report-hw": "neurocodec.firmware.hw_report:main",
+            "export-tflite": "neurocodec.quantize.tflite_runner:main",
+        },
+        codec="cae",
+    ),
+    Family(
+        "vq_cae", "spike-waveform autoencoder, vector-quantized latent, entropy-coded indices", "neurocodec.train.vq_cae",
+        stages={
+            "train": "neurocodec.train.vq_training:main",
+            "report": "neurocodec.train.vq_report:main",
+            "hls": "neurocodec.quantize.vq_reference:hls_main",
+        },
+    ),
+    Family(
+        "gamma_cnn", "causal EMG decoder with Gamma-function kernels", "neurocodec.train.gamma_cnn",
+        stages={
+            "train": "neurocodec.train.gamma_training:main",
+            "report": "neurocodec.train.gamma_report:main",
+            "hls": "neurocodec.train.gamma_cnn:hls_main",
+        },
+    ),
+    Family(
+        "spectro_cae", "spectrogram autoencoder for ECG/EEG/EMG with UMAP", "neurocodec.train.spectro_cae",
+        stages={"train": "neurocodec.train.spectro_cae:main", "report": "neurocodec.train.spectro_report:main"},
+    ),
+    Family(
+        "lfp_ae", "multichannel LFP autoencoder (pre-trains the WGAN-GP)", "neurocodec.train.lfp_ae",
+        stages={"train": "neurocodec.train.lfp_ae:main"},
+    ),
+    Family(
+        "lfp_gan", "WGAN-GP initialised from the LFP autoencoder", "neurocodec.train.lfp_gan",
+        stages={"train": "neurocodec.train.lfp_gan:main", "report": "neurocodec.train.lfp_report:main"},
+    ),
+]}
+
+
+def get_family(name: str) -> Family:
+    if name not in FAMILIES:
+        raise UnsupportedError(f"unknown model family {name!r}; known: {', '.join(sorted(FAMILIES))}")
+    return FAMILIES[name]
+
+
+def families_supporting(verb: str) -> list[str]:
+    return [f.name for f in FAMILIES.values() if f.supports(verb)]
+
+
+def family_of_model_dir(model_dir) -> Family:
+    """The family of a trained model folder, read from its config.json."""
+    model_dir = Path(model_dir)
+    config = model_dir / "config.json"
+    if model_dir.is_file():
+        raise NeurocodecError(f"{model_dir} is a file, not a trained model folder")
+    if not config.is_file():
+        raise NeurocodecError(f"{model_dir} is not a trained model folder (no config.json); train one with "
+                              f"`neurocodec train <family>`")
+    try:
+        meta = json.loads(config.read_text())
+    except (OSError, ValueError) as exc:
+        raise NeurocodecError(f"{config}: unreadable model config ({exc})") from None
+    name = meta.get("family") or meta.get("model") if isinstance(meta, dict) else None
+    if not name:
+        raise NeurocodecError(f"{config}: names no model family")
+    return get_family(name)
+
+
+__all__ = ["Family", "FAMILIES", "STAGES", "get_family", "families_supporting", "family_of_model_dir"]
