@@ -73,8 +73,8 @@ def _encode(a) -> int:
     from neurocodec.codec import encode_recording
 
     s = encode_recording(a.model_dir, a.input, a.out, a.allow_rate_mismatch)
-    print(f"encoded {s['n_channels']} x {s['n_samples']} samples -> {s['latent_values']} latent values "
-          f"({s['bitstream_bits']} bits with header) in {s['codes_file']}")
+    print(f"encoded {s['n_channels']} x {s['n_samples']} samples with {s['codec']} -> {s['bitstream_bits']} bits "
+          f"(everything transmitted) in {s['codes_file']}")
     return 0
 
 

@@ -28,7 +28,7 @@ def quality(original: Recording, decoded: Recording) -> dict:
 def write_report(path: Path, model_dir, summary: dict, q: dict, adc_bits: int = 16) -> Path:
     path = Path(path)
     raw_bits = summary["n_channels"] * summary["n_samples"] * adc_bits
-    sent_bits = summary["latent_bits"] + summary["side_info_bits"]
+    sent_bits = summary["bitstream_bits"]
     lines = [
         f"# neurocodec encode report: {Path(summary['source']).name}",
         "",
@@ -40,7 +40,7 @@ def write_report(path: Path, model_dir, summary: dict, q: dict, adc_bits: int = 
         f"| windows per channel | {summary['windows_per_channel']} (last window edge-padded) |",
         f"| samples per latent value | {summary['samples_per_latent_value']:.1f} |",
         f"| raw bits ({adc_bits}-bit ADC) | {raw_bits} |",
-        f"| transmitted bits (latent + side info) | {summary['latent_bits']} + {summary['side_info_bits']} |",
+        f"| transmitted bits (latent + header, side info, checksum) | {summary['latent_bits']} + {summary['side_info_bits']} = {sent_bits} |",
         f"| bit compression ratio | {raw_bits / sent_bits:.1f} |",
         f"| normalization | {summary['scaling']} |",
         f"| SNR per channel (dB) | {', '.join(f'{v:.2f}' for v in q['snr_db_per_channel'])} |",

@@ -1,6 +1,7 @@
 """Codecs: one interface (abc.Codec), one registry (registry.get_codec), one container bitstream.
 
-`encode_recording` / `decode_codes` are the file-level entry points of the `cae` recording codec.
+`encode_recording` / `decode_codes` (codec.recording) encode/decode a recording file with the codec of
+any model folder's family.
 """
 from neurocodec.codec.abc import Codec
 from neurocodec.codec.registry import codec_ids, get_codec, register_codec
@@ -11,7 +12,7 @@ __all__ = ["Codec", "get_codec", "register_codec", "codec_ids", "encode_recordin
 def __getattr__(name):
     # the cae codec loads TensorFlow: import it only when used
     if name in ("encode_recording", "decode_codes"):
-        from neurocodec.codec import cae
+        from neurocodec.codec import recording
 
-        return getattr(cae, name)
+        return getattr(recording, name)
     raise AttributeError(name)

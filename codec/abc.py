@@ -66,6 +66,42 @@ class Codec(ABC):
     __hash__ = None
 
 
+class RecordingCodec(Codec):
+    """A codec of whole recordings built from a trained model folder: what `neurocodec encode`,
+    `decode` and `evaluate` use (the family registry names the codec id of each family).
+
+    Subclasses implement `from_model_dir`, `fs`, `encode`/`decode`; `encode_recording` may add
+    codec-specific figures (latent values, windows, clipped fraction...) to the encode report."""
+
+    #: shortest recording (samples per channel) the codec encodes
+    min_samples: int = 1
+
+    @classmethod
+    def from_model_dir(cls, model_dir) -> "RecordingCodec":
+        raise NotImplementedError
+
+    @property
+    def fs(self) -> float:
+        raise NotImplementedError
+
+    def encode_recording(self, rec) -> tuple[bytes, dict]:
+        """Recording -> (bitstream, figures for the report)."""
+        return self.encode(rec.data), {}
+
+    def decode_recording(self, buf: bytes, source: str = ""):
+        """Bitstream -> Recording (units from the container's side information when the codec
+        stores them there)."""
+        from neurocodec.codec import container
+        from neurocodec.signals import Recording
+
+        data = self.decode(buf)
+        bs = container.unpack(buf)
+        return Recording(data, bs.fs, self.units_of(bs), [f"ch{i}" for i in range(bs.n_channels)], source)
+
+    def units_of(self, bs) -> str:
+        return "adc_counts"
+
+
 def _fill(out: np.ndarray | None, result: np.ndarray) -> np.ndarray:
     """numcodecs' `out=` convention: copy into `out` (same shape) or return the result."""
     if out is None:
@@ -78,4 +114,4 @@ def _fill(out: np.ndarray | None, result: np.ndarray) -> np.ndarray:
     return out
 
 
-__all__ = ["Codec"]
+__all__ = ["Codec", "RecordingCodec"]

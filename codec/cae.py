@@ -5,19 +5,17 @@ the HLS C simulation) over every channel in 1024-sample windows and returns one 
 bitstream (neurocodec.codec.container): header with the model id and weights hash, per-channel
 min-max scaling, the recording's units as side information, and the int8 latent codes as payload.
 `CaeCodec.decode` checks the bitstream against its model and runs the Keras decoder.
-`encode_recording` / `decode_codes` are the file-level functions the CLI uses.
+File-level encode/decode (any family's codec): neurocodec.codec.recording.
 """
 from pathlib import Path
 
 import numpy as np
 
 from neurocodec.codec import container
-from neurocodec.codec.abc import Codec, _fill
+from neurocodec.codec.abc import RecordingCodec, _fill
 from neurocodec.codec.registry import register_codec
 from neurocodec.errors import BitstreamError, NeurocodecError
-from neurocodec.files import write_bytes_atomic
 from neurocodec.quantize.reference import IntEncoder, encode_int, latent_to_real, quantize_input
-from neurocodec.signals import Recording, load_recording
 from neurocodec.signals.scaling import MinMaxScaling, apply_scaling, fit_minmax, invert_scaling
 from neurocodec.train import artifacts
 
@@ -49,7 +47,7 @@ def _model(model_dir) -> _CaeModel:
 
 
 @register_codec
-class CaeCodec(Codec):
+class CaeCodec(RecordingCodec):
     """cae encoder (integer, bit-exact with the hardware) + Keras decoder, one model folder."""
 
     codec_id = "cae"
@@ -61,6 +59,14 @@ class CaeCodec(Codec):
 
     def _config(self) -> dict:
         return {"model_dir": self.model_dir, "units": self.units}
+
+    @classmethod
+    def from_model_dir(cls, model_dir) -> "CaeCodec":
+        return cls(model_dir)
+
+    @property
+    def min_samples(self) -> int:
+        return self._m.spec.segment_length
 
     @property
     def fs(self) -> float:
@@ -115,6 +121,26 @@ class CaeCodec(Codec):
         latent = np.frombuffer(bs.payload, np.int8).reshape(bs.n_channels, n_windows, *ie.latent_shape)
         return bs, latent
 
+    def encode_recording(self, rec) -> tuple[bytes, dict]:
+        self.units = rec.units
+        scaling, note = self.scaling_for(rec.data)
+        blob = self.encode(rec.data, scaling)
+        ie, n = self._m.ie, self._m.spec.segment_length
+        n_windows = -(-rec.n_samples // n)
+        latent_values = rec.n_channels * n_windows * int(np.prod(ie.latent_shape))
+        latent_bits = latent_values * ie.layers[-1].out_bits
+        return blob, {
+            "windows_per_channel": n_windows,
+            "latent_values": latent_values,
+            "latent_bits": int(latent_bits),
+            "side_info_bits": 8 * len(blob) - int(latent_bits),
+            "samples_per_latent_value": rec.n_channels * rec.n_samples / latent_values,
+            "scaling": note,
+        }
+
+    def units_of(self, bs) -> str:
+        return bs.side.decode("utf-8", errors="replace") or "adc_counts"
+
     def decode(self, buf: bytes, out: np.ndarray | None = None) -> np.ndarray:
         bs, latent = self.read(buf)
         ie = self._m.ie
@@ -123,68 +149,3 @@ class CaeCodec(Codec):
         decoded = self._m.decoder.predict(real, verbose=0, batch_size=256)[..., 0].reshape(n_ch, -1)[:, : bs.n_samples]
         scaling = MinMaxScaling(bs.scaling[:n_ch].astype(np.float64), bs.scaling[n_ch:].astype(np.float64))
         return _fill(out, invert_scaling(decoded, scaling))
-
-
-def encode_recording(model_dir, recording, out_path, allow_rate_mismatch=False) -> dict:
-    """Encode `recording` (Recording, dataset name or file) into the bitstream file `out_path`."""
-    codec = CaeCodec(model_dir)
-    rec = recording if isinstance(recording, Recording) else load_recording(recording)
-    if not allow_rate_mismatch and abs(rec.fs - codec.fs) > 1e-6 * codec.fs:
-        raise NeurocodecError(
-            f"{rec.source}: sampling rate {rec.fs:g} Hz does not match the model's {codec.fs:g} Hz "
-            f"(resample first, or pass --allow-rate-mismatch)"
-        )
-    n = codec._m.spec.segment_length
-    if rec.n_samples < n:
-        raise NeurocodecError(f"{rec.source}: {rec.n_samples} samples, shorter than one {n}-sample window")
-    codec.units = rec.units
-    scaling, scaling_note = codec.scaling_for(rec.data)
-    blob = codec.encode(rec.data, scaling)
-    out_path = write_bytes_atomic(out_path, blob)
-    ie = codec._m.ie
-    n_windows = -(-rec.n_samples // n)
-    latent_values = rec.n_channels * n_windows * int(np.prod(ie.latent_shape))
-    latent_bits = latent_values * ie.layers[-1].out_bits
-    return {
-        "source": rec.source,
-        "codes_file": str(out_path),
-        "n_channels": rec.n_channels,
-        "n_samples": rec.n_samples,
-        "fs": rec.fs,
-        "windows_per_channel": n_windows,
-        "latent_values": latent_values,
-        "latent_bits": int(latent_bits),
-        "side_info_bits": 8 * len(blob) - int(latent_bits),
-        "bitstream_bits": 8 * len(blob),
-        "samples_per_latent_value": rec.n_channels * rec.n_samples / latent_values,
-        "scaling": scaling_note,
-    }
-
-
-def read_codes_file(path) -> bytes:
-    path = Path(path)
-    if path.is_dir():
-        raise NeurocodecError(f"{path}: is a directory, not a codes file")
-    if not path.is_file():
-        raise NeurocodecError(f"{path}: codes file not found")
-    try:
-        blob = path.read_bytes()
-    except OSError as exc:
-        raise NeurocodecError(f"{path}: cannot read codes file ({exc.strerror})") from None
-    if blob[:2] == b"PK":
-        raise BitstreamError(f"{path}: an .npz codes file of neurocodec 0.1; this version reads only "
-                             f"the checked bitstream container: encode the recording again")
-    return blob
-
-
-def decode_codes(model_dir, codes_path) -> Recording:
-    """Codes file -> Recording in the original units (Keras decoder of the same model)."""
-    codec = CaeCodec(model_dir)
-    blob = read_codes_file(codes_path)
-    try:
-        data = codec.decode(blob)
-    except BitstreamError as exc:
-        raise BitstreamError(f"{codes_path}: {exc}") from None
-    bs = container.unpack(blob)
-    units = bs.side.decode("utf-8", errors="replace") or "adc_counts"
-    return Recording(data, bs.fs, units, [f"ch{i}" for i in range(bs.n_channels)], str(codes_path))
