@@ -14,14 +14,28 @@ integer operation, so the decoder reproduces the encoder's model exactly on any 
 
 The returned ``EncodedStream.n_bits`` is the exact length of the produced bit string (the
 byte payload is padded to whole bytes only for storage); compression ratios use ``n_bits``.
+
+Decoders never trust their input. A stream states its length (``n_bits``), its symbol count
+(``n_symbols``) and a CRC-32 over both and the bytes (``crc``, set by every encoder); the decoder
+checks the CRC first, refuses a negative or non-integer ``n_bits``, bytes beyond the stated length
+or non-zero padding bits (trailing garbage), a request for another number of symbols than
+encoded, and stops with an error as soon as it would read a bit past the stated length (missing
+bits); after the last symbol it requires that exactly ``n_bits`` were used. Every failure is an
+``EntropyCodingError`` (a ``NeurocodecError``), never an IndexError/KeyError.
+``EncodedStream.to_bytes()`` / ``EncodedStream.from_bytes()`` serialize a stream with its length
+fields and checksum (byte layout in docs/container.md); every ``decode_*`` accepts either form.
+A stream built by hand without ``crc`` is still decoded with all the length checks (a checksum
+is then the caller's job, e.g. the bitstream container's CRC).
 """
 from __future__ import annotations
 
-from neurocodec.errors import NeurocodecError
-
+import struct
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
+
+from neurocodec.errors import NeurocodecError
 
 _PRECISION = 32
 _FULL = (1 << _PRECISION) - 1
@@ -150,13 +164,42 @@ class ArithmeticEncoder:
         return self.out.to_bytes(), len(self.out.bits)
 
 
+def _check_n_bits(data, n_bits) -> tuple[bytes, int]:
+    """The stated bit length against the bytes: no missing bytes, no trailing bytes, zero padding."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise EntropyCodingError(f"stream data must be bytes, got {type(data).__name__}")
+    if isinstance(n_bits, bool) or not isinstance(n_bits, (int, np.integer)):
+        raise EntropyCodingError(f"n_bits must be an integer, got {type(n_bits).__name__}")
+    data, n_bits = bytes(data), int(n_bits)
+    if n_bits < 0:
+        raise EntropyCodingError(f"negative stream length n_bits={n_bits}")
+    n_bytes = (n_bits + 7) // 8
+    if n_bytes > len(data):
+        raise EntropyCodingError(f"stream claims {n_bits} bits but holds only {8 * len(data)} (missing bits)")
+    if len(data) > n_bytes:
+        raise EntropyCodingError(f"{len(data) - n_bytes} bytes of trailing garbage after the stated "
+                                 f"{n_bits}-bit stream")
+    if n_bits % 8 and data[-1] & ((1 << (8 - n_bits % 8)) - 1):
+        raise EntropyCodingError("non-zero padding bits after the stated stream length (trailing garbage)")
+    return data, n_bits
+
+
 class ArithmeticDecoder:
+    """Decoder of one arithmetic-coded bit string of exactly ``n_bits`` bits.
+
+    The encoder emits one bit per renormalization shift plus two final bits, so after the last
+    symbol the decoder has shifted exactly ``n_bits - 2`` times: `finish()` checks that; a shift
+    past that point means the stream is missing bits and raises at once (no implicit zeros are
+    decoded into symbols beyond the stream, no loop runs past the stated length)."""
+
     def __init__(self, data: bytes, n_bits: int):
-        bits = np.unpackbits(np.frombuffer(data, np.uint8))
-        if n_bits > bits.size:
-            raise EntropyCodingError(f"stream claims {n_bits} bits but holds only {bits.size}")
-        self.bits = bits[:n_bits].tolist()
+        data, n_bits = _check_n_bits(data, n_bits)
+        if n_bits < 2:
+            raise EntropyCodingError(f"a {n_bits}-bit stream is shorter than the coder's 2 final bits")
+        self.n_bits = n_bits
+        self.bits = np.unpackbits(np.frombuffer(data, np.uint8))[:n_bits].tolist()
         self.pos = 0
+        self.shifts = 0
         self.low, self.high = 0, _FULL
         self.value = 0
         for _ in range(_PRECISION):
@@ -165,13 +208,27 @@ class ArithmeticDecoder:
     def _next(self) -> int:
         p = self.pos
         self.pos += 1
-        return self.bits[p] if p < len(self.bits) else 0  # implicit zeros past the end
+        return self.bits[p] if p < len(self.bits) else 0  # the final interval's tail bits are zeros
+
+    def _shift(self):
+        self.shifts += 1
+        if self.shifts > self.n_bits - 2:
+            raise EntropyCodingError(f"corrupt or truncated stream: decoding runs past its stated {self.n_bits} bits")
+        self.value = (self.value << 1) | self._next()
+
+    def finish(self) -> None:
+        """After the last symbol: exactly the stated bits must have been used."""
+        if self.shifts != self.n_bits - 2:
+            raise EntropyCodingError(f"{self.n_bits - 2 - self.shifts} bits of trailing garbage after the "
+                                     f"last symbol of the stream")
+        if not self.low <= self.value <= self.high:
+            raise EntropyCodingError("corrupt arithmetic-coded stream (final interval)")
 
     def decode(self, model: AdaptiveModel) -> int:
         total = model.total
         rng = self.high - self.low + 1
         target = ((self.value - self.low + 1) * total - 1) // rng
-        if target >= total:
+        if not 0 <= target < total:
             raise EntropyCodingError("corrupt arithmetic-coded stream")
         symbol, lo_c = model.find(target)
         hi_c = lo_c + model.counts[symbol]
@@ -192,22 +249,102 @@ class ArithmeticDecoder:
                 break
             self.low <<= 1
             self.high = (self.high << 1) | 1
-            self.value = (self.value << 1) | self._next()
+            self._shift()
         model.update(symbol)
         return symbol
 
 
+_STREAM_MAGIC = b"NCAC"
+_STREAM_VERSION = 1
+_MAX_SYMBOLS = 1 << 40
+
+
+def _stream_crc(data: bytes, n_bits: int, n_symbols: int) -> int:
+    return zlib.crc32(struct.pack("<QQ", n_bits, n_symbols) + bytes(data))
+
+
 @dataclass
 class EncodedStream:
-    """Arithmetic-coded payload: ``n_bits`` is the exact transmitted length in bits."""
+    """Arithmetic-coded payload: ``n_bits`` is the exact transmitted length in bits.
+
+    ``crc`` (CRC-32 over n_bits, n_symbols and data) is set by every encoder and checked by every
+    decoder; None (a stream assembled by hand) skips only that check."""
 
     data: bytes
     n_bits: int
     n_symbols: int
+    crc: int | None = None
 
     @property
     def bits_per_symbol(self) -> float:
         return self.n_bits / self.n_symbols if self.n_symbols else 0.0
+
+    @staticmethod
+    def sealed(data: bytes, n_bits: int, n_symbols: int) -> "EncodedStream":
+        return EncodedStream(bytes(data), int(n_bits), int(n_symbols), _stream_crc(data, n_bits, n_symbols))
+
+    def to_bytes(self) -> bytes:
+        """magic "NCAC", version, uint64 n_bits, uint64 n_symbols, uint32 data length, data, CRC-32."""
+        crc = _stream_crc(self.data, self.n_bits, self.n_symbols) if self.crc is None else self.crc
+        return (_STREAM_MAGIC + bytes([_STREAM_VERSION]) + struct.pack("<QQI", self.n_bits, self.n_symbols, len(self.data))
+                + bytes(self.data) + struct.pack("<I", crc))
+
+    @staticmethod
+    def from_bytes(buf) -> "EncodedStream":
+        if not isinstance(buf, (bytes, bytearray, memoryview)):
+            raise EntropyCodingError(f"a serialized stream is bytes, got {type(buf).__name__}")
+        buf = bytes(buf)
+        head = len(_STREAM_MAGIC) + 1 + 20
+        if len(buf) < head + 4:
+            raise EntropyCodingError(f"truncated entropy-coded stream ({len(buf)} bytes, header needs {head + 4})")
+        if buf[:4] != _STREAM_MAGIC:
+            raise EntropyCodingError(f"not an entropy-coded stream (magic {buf[:4]!r}, expected {_STREAM_MAGIC!r})")
+        if buf[4] != _STREAM_VERSION:
+            raise EntropyCodingError(f"entropy stream version {buf[4]} is not supported (this reader: {_STREAM_VERSION})")
+        n_bits, n_symbols, n_data = struct.unpack("<QQI", buf[5:head])
+        if len(buf) != head + n_data + 4:
+            what = "truncated" if len(buf) < head + n_data + 4 else "trailing garbage after the"
+            raise EntropyCodingError(f"{what} entropy-coded stream: header states {n_data} data bytes, "
+                                     f"{len(buf) - head - 4} present")
+        (crc,) = struct.unpack("<I", buf[-4:])
+        stream = EncodedStream(buf[head:head + n_data], n_bits, n_symbols, crc)
+        stream.check()
+        return stream
+
+    def check(self, n_symbols: int | None = None) -> "EncodedStream":
+        """Checksum, stated lengths and (when given) the number of symbols asked for."""
+        for name in ("n_bits", "n_symbols"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+                raise EntropyCodingError(f"{name} must be an integer, got {type(v).__name__}")
+            if v < 0:
+                raise EntropyCodingError(f"negative {name}={v} in the stream")
+        if not isinstance(self.data, (bytes, bytearray, memoryview)):
+            raise EntropyCodingError(f"stream data must be bytes, got {type(self.data).__name__}")
+        if self.crc is not None and _stream_crc(self.data, int(self.n_bits), int(self.n_symbols)) != self.crc:
+            raise EntropyCodingError("checksum mismatch: the entropy-coded stream is corrupt")
+        if self.n_symbols > _MAX_SYMBOLS:
+            raise EntropyCodingError(f"{self.n_symbols} symbols is beyond the coder's limit")
+        if n_symbols is not None:
+            if isinstance(n_symbols, bool) or not isinstance(n_symbols, (int, np.integer)) or n_symbols < 0:
+                raise EntropyCodingError(f"number of symbols to decode must be a non-negative integer, got {n_symbols!r}")
+            if n_symbols != self.n_symbols:
+                raise EntropyCodingError(f"asked for {n_symbols} symbols, the stream holds {self.n_symbols}")
+        return self
+
+
+def _as_stream(stream) -> EncodedStream:
+    if isinstance(stream, EncodedStream):
+        return stream
+    if isinstance(stream, (bytes, bytearray, memoryview)):
+        return EncodedStream.from_bytes(stream)
+    raise EntropyCodingError(f"expected an EncodedStream or its bytes, got {type(stream).__name__}")
+
+
+def _count(name: str, v) -> int:
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+        raise EntropyCodingError(f"{name} must be a non-negative integer, got {v!r}")
+    return int(v)
 
 
 def empirical_entropy(symbols, alphabet_size: int | None = None) -> float:
@@ -257,17 +394,24 @@ def encode_indices(indices, alphabet_size: int, per_position: bool = True) -> En
         for j, s in enumerate(row):
             enc.encode(models[j if per_position else 0], s)
     data, n_bits = enc.finish()
-    return EncodedStream(data, n_bits, n * length)
+    return EncodedStream.sealed(data, n_bits, n * length)
 
 
-def decode_indices(stream: EncodedStream, n: int, length: int, alphabet_size: int,
+def decode_indices(stream, n: int, length: int, alphabet_size: int,
                    per_position: bool = True) -> np.ndarray:
+    """(n, length) indices from an `EncodedStream` (or its `to_bytes()`); exactly n * length symbols."""
+    n, length = _count("n", n), _count("length", length)
+    alphabet_size = _count("alphabet_size", alphabet_size)
+    if alphabet_size < 1:
+        raise EntropyCodingError("alphabet size must be >= 1")
+    stream = _as_stream(stream).check(n * length)
     models = [AdaptiveModel(alphabet_size) for _ in range(length if per_position else 1)]
     dec = ArithmeticDecoder(stream.data, stream.n_bits)
     out = np.empty((n, length), np.int64)
     for i in range(n):
         for j in range(length):
             out[i, j] = dec.decode(models[j if per_position else 0])
+    dec.finish()
     return out
 
 
@@ -302,10 +446,13 @@ def encode_times(times) -> EncodedStream:
             m = bit_models.setdefault((nb, b), AdaptiveModel(2))
             enc.encode(m, (v >> b) & 1)
     data, n_bits = enc.finish()
-    return EncodedStream(data, n_bits, len(isi))
+    return EncodedStream.sealed(data, n_bits, len(isi))
 
 
-def decode_times(stream: EncodedStream, n: int) -> np.ndarray:
+def decode_times(stream, n: int) -> np.ndarray:
+    """Spike sample times from an `EncodedStream` (or its `to_bytes()`); exactly n times."""
+    n = _count("n", n)
+    stream = _as_stream(stream).check(n)
     dec = ArithmeticDecoder(stream.data, stream.n_bits)
     len_model = AdaptiveModel(_MAX_LOG + 1)
     bit_models: dict[tuple[int, int], AdaptiveModel] = {}
@@ -314,13 +461,16 @@ def decode_times(stream: EncodedStream, n: int) -> np.ndarray:
     for i in range(n):
         nb = dec.decode(len_model)
         if nb < 1:
-            raise EntropyCodingError("corrupt spike-time stream")
+            raise EntropyCodingError("corrupt spike-time stream (zero-length interval)")
         v = 1
         for b in range(nb - 2, -1, -1):
             m = bit_models.setdefault((nb, b), AdaptiveModel(2))
             v = (v << 1) | dec.decode(m)
         prev += v
+        if prev >= 1 << _MAX_LOG:
+            raise EntropyCodingError("corrupt spike-time stream (time beyond the coder's range)")
         out[i] = prev
+    dec.finish()
     return out
 
 
@@ -361,22 +511,41 @@ def encode_coefficients(q) -> EncodedStream:
     w = _BitWriter()
     w.bits = raw
     data = int(ar_bits).to_bytes(4, "big") + ar_data + w.to_bytes()
-    return EncodedStream(data, ar_bits + len(raw), n * m)
+    return EncodedStream.sealed(data, ar_bits + len(raw), n * m)
 
 
-def decode_coefficients(stream: EncodedStream, n: int, m: int) -> np.ndarray:
-    ar_bits = int.from_bytes(stream.data[:4], "big")
+def decode_coefficients(stream, n: int, m: int) -> np.ndarray:
+    """(n, m) coefficients from an `EncodedStream` (or its `to_bytes()`); every length checked."""
+    n, m = _count("n", n), _count("m", m)
+    stream = _as_stream(stream).check(n * m)
+    data = bytes(stream.data)
+    if len(data) < 4:
+        raise EntropyCodingError(f"truncated coefficient stream ({len(data)} bytes, needs a 4-byte length)")
+    ar_bits = int.from_bytes(data[:4], "big")
+    if ar_bits > stream.n_bits:
+        raise EntropyCodingError(f"coefficient stream: arithmetic part of {ar_bits} bits exceeds the stated "
+                                 f"{stream.n_bits} bits")
     ar_len = (ar_bits + 7) // 8
-    dec = ArithmeticDecoder(stream.data[4:4 + ar_len], ar_bits)
+    if 4 + ar_len > len(data):
+        raise EntropyCodingError(f"truncated coefficient stream: arithmetic part needs {ar_len} bytes, "
+                                 f"{len(data) - 4} present")
+    dec = ArithmeticDecoder(data[4:4 + ar_len], ar_bits)
     len_models = [AdaptiveModel(42) for _ in range(m)]
     nb = np.zeros((n, m), np.int64)
     for i in range(n):
         for j in range(m):
             nb[i, j] = dec.decode(len_models[j])
-    raw = np.unpackbits(np.frombuffer(stream.data[4 + ar_len:], np.uint8)).tolist()
+    dec.finish()
+    raw_data, raw_bits = _check_n_bits(data[4 + ar_len:], stream.n_bits - ar_bits)
+    k_all = nb.ravel()
+    need = int(np.count_nonzero(k_all)) + int(np.sum(np.maximum(k_all - 1, 0)))
+    if need != raw_bits:
+        raise EntropyCodingError(f"coefficient stream: signs and mantissas need {need} raw bits, "
+                                 f"the stream holds {raw_bits}")
+    raw = np.unpackbits(np.frombuffer(raw_data, np.uint8))[:raw_bits].tolist()
     pos = 0
     out = np.zeros(n * m, np.int64)
-    for i, k in enumerate(nb.ravel().tolist()):
+    for i, k in enumerate(k_all.tolist()):
         if k:
             neg = raw[pos]
             a = 1

@@ -62,3 +62,72 @@ def test_bad_inputs():
         E.empirical_entropy(np.array([0.5]))
     with pytest.raises(E.EntropyCodingError):
         E.ArithmeticDecoder(b"\x00", 100)
+
+
+def _streams():
+    rng = np.random.default_rng(5)
+    idx = rng.integers(0, 16, (40, 4))
+    t = np.cumsum(1 + rng.geometric(0.01, 100))
+    q = np.round(rng.laplace(0, 3, (30, 5))).astype(np.int64)
+    return [
+        (E.encode_indices(idx, 16), lambda s: E.decode_indices(s, 40, 4, 16), idx),
+        (E.encode_times(t), lambda s: E.decode_times(s, len(t)), t),
+        (E.encode_coefficients(q), lambda s: E.decode_coefficients(s, 30, 5), q),
+    ]
+
+
+def test_streams_state_their_length_and_checksum_and_serialize():
+    for i, (stream, dec, ref) in enumerate(_streams()):
+        assert stream.crc is not None
+        if i < 2:  # one arithmetic-coded part: whole bytes of the stated bits, nothing more
+            assert len(stream.data) == (stream.n_bits + 7) // 8
+        assert np.array_equal(dec(stream), ref)
+        assert np.array_equal(dec(stream.to_bytes()), ref)  # serialized form decodes the same
+        assert E.EncodedStream.from_bytes(stream.to_bytes()) == stream
+        # the old three-field constructor (no checksum) still decodes, with every length check
+        assert np.array_equal(dec(E.EncodedStream(stream.data, stream.n_bits, stream.n_symbols)), ref)
+
+
+def test_decoders_refuse_lengths_garbage_and_missing_bits():
+    for stream, dec, _ in _streams():
+        bare = dict(data=stream.data, n_bits=stream.n_bits, n_symbols=stream.n_symbols)
+        bad = [
+            E.EncodedStream(**{**bare, "n_bits": -1}),  # negative length
+            E.EncodedStream(**{**bare, "n_bits": stream.n_bits - 1}),  # missing bits
+            E.EncodedStream(**{**bare, "n_bits": stream.n_bits + 1}),  # one bit more than encoded
+            E.EncodedStream(**{**bare, "n_bits": 8 * len(stream.data) + 8}),  # claims bytes that are not there
+            E.EncodedStream(**{**bare, "data": stream.data + b"\x00"}),  # trailing garbage byte
+            E.EncodedStream(**{**bare, "data": stream.data[:-1]}),  # truncated
+            E.EncodedStream(**{**bare, "n_bits": float(stream.n_bits)}),  # not an integer
+            E.EncodedStream(stream.data, stream.n_bits, stream.n_symbols, stream.crc ^ 1),  # checksum
+            stream.to_bytes()[:-1], stream.to_bytes() + b"\x00", b"", b"NCAC",
+        ]
+        for s in bad:
+            with pytest.raises(E.EntropyCodingError):
+                dec(s)
+    idx_stream, _, idx = _streams()[0]
+    with pytest.raises(E.EntropyCodingError, match="asked for"):
+        E.decode_indices(idx_stream, 41, 4, 16)  # more symbols than encoded
+    with pytest.raises(E.EntropyCodingError, match="asked for"):
+        E.decode_indices(idx_stream, 39, 4, 16)
+    with pytest.raises(E.EntropyCodingError):
+        E.decode_indices(idx_stream, -1, 4, 16)
+    with pytest.raises(E.EntropyCodingError):
+        E.decode_times(_streams()[1][0], 101)
+    assert issubclass(E.EntropyCodingError, __import__("neurocodec.errors").errors.NeurocodecError)
+
+
+def test_single_bit_flips_of_coefficient_streams_never_raise_index_error():
+    """The issue: decode_coefficients raised a bare IndexError on half of single-bit flips."""
+    stream, dec, ref = _streams()[2]
+    n = 0
+    for pos in range(len(stream.data) * 8):
+        b = bytearray(stream.data)
+        b[pos // 8] ^= 1 << (pos % 8)
+        for s in (E.EncodedStream(bytes(b), stream.n_bits, stream.n_symbols, stream.crc),
+                  E.EncodedStream(bytes(b), stream.n_bits, stream.n_symbols)):  # with and without checksum
+            try:
+                dec(s)
+            except E.EntropyCodingError:
+                n += 1
+    assert n >= len(stream.data) * 8  # every checked flip is refused (unchecked ones may decode)
