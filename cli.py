@@ -13,7 +13,7 @@ import importlib
 import sys
 from pathlib import Path
 
-from neurocodec.errors import NeurocodecError
+from neurocodec.errors import NeurocodecError, NeurocodecWarning
 from neurocodec.registry import FAMILIES, family_of_model_dir, families_supporting, get_family
 
 MODEL_VERBS = {
@@ -59,6 +59,26 @@ def _model_verb(verb: str, argv: list[str]) -> int:
     return int(family.entry(verb)(argv) or 0)
 
 
+def _check_out(path, is_dir: bool = False) -> Path:
+    """Fail early (before any encoding work) when an output path cannot be created: its first
+    existing ancestor must be a writable folder (a path under a regular file fails for root too)."""
+    import os
+
+    path = Path(path)
+    if is_dir and path.exists() and not path.is_dir():
+        raise NeurocodecError(f"{path}: output folder is an existing file")
+    if not is_dir and path.is_dir():
+        raise NeurocodecError(f"{path}: output file is an existing directory")
+    p = path.parent if not is_dir else path
+    while not p.exists():
+        p = p.parent
+    if not p.is_dir():
+        raise NeurocodecError(f"{path}: cannot write here: {p} is a file, not a folder")
+    if not os.access(p, os.W_OK | os.X_OK):
+        raise NeurocodecError(f"{path}: cannot write here: folder {p} is not writable")
+    return path
+
+
 def _codec_family(model_dir, verb: str):
     family = family_of_model_dir(model_dir)
     if not family.supports(verb):
@@ -70,9 +90,10 @@ def _codec_family(model_dir, verb: str):
 
 def _encode(a) -> int:
     _codec_family(a.model_dir, "encode")
+    _check_out(a.out)
     from neurocodec.codec import encode_recording
 
-    s = encode_recording(a.model_dir, a.input, a.out, a.allow_rate_mismatch)
+    s = encode_recording(a.model_dir, a.input, a.out, a.allow_rate_mismatch, a.rescale)
     print(f"encoded {s['n_channels']} x {s['n_samples']} samples with {s['codec']} -> {s['bitstream_bits']} bits "
           f"(everything transmitted) in {s['codes_file']}")
     return 0
@@ -80,6 +101,7 @@ def _encode(a) -> int:
 
 def _decode(a) -> int:
     _codec_family(a.model_dir, "decode")
+    _check_out(a.out)
     from neurocodec.codec import decode_codes
     from neurocodec.signals.loaders import save_npz
 
@@ -100,11 +122,11 @@ def _evaluate(a) -> int:
     from neurocodec.train.artifacts import read_json
 
     data = a.data or read_json(Path(a.model_dir) / "config.json")["source"]
-    out = Path(a.out) if a.out else paths.stage_dir("reports", Path(a.model_dir).name)
+    out = _check_out(Path(a.out) if a.out else paths.stage_dir("reports", Path(a.model_dir).name), is_dir=True)
     original = load_recording(data)
     with tempfile.TemporaryDirectory() as tmp:  # the intermediate codes never outlive a failure
         codes = Path(tmp) / "codes.ncb"
-        summary = encode_recording(a.model_dir, original, codes, a.allow_rate_mismatch)
+        summary = encode_recording(a.model_dir, original, codes, a.allow_rate_mismatch, a.rescale)
         decoded = decode_codes(a.model_dir, codes)
         report = write_report(out / "encode_report.md", a.model_dir, summary, quality(original, decoded), a.adc_bits)
     print(report.read_text())
@@ -144,6 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
         e = sub.add_parser(name, help=helptext)
         e.add_argument("--model-dir", required=True, help="trained model folder, e.g. out/models/cae_cr64")
         e.add_argument("--allow-rate-mismatch", action="store_true")
+        e.add_argument("--rescale", action="store_true",
+                       help="fit the input scaling on this recording instead of clipping it to the model's range")
         if name == "encode":
             e.add_argument("--input", required=True, help="recording file or dataset name")
             e.add_argument("--out", required=True, help="bitstream file to write")
@@ -172,12 +196,32 @@ def _dispatch(argv: list[str], parser: argparse.ArgumentParser) -> int:
     return handlers[a.command](a)
 
 
+def _print_warnings(verb: str):
+    """Show NeurocodecWarning as `neurocodec VERB: warning: MESSAGE` (other warnings as usual)."""
+    import warnings
+
+    default = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, NeurocodecWarning):
+            print(f"neurocodec {verb}: warning: {message}", file=sys.stderr)
+        else:
+            default(message, category, filename, lineno, file, line)
+
+    return show
+
+
 def main(argv=None) -> int:
+    import warnings
+
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     verb = argv[0] if argv else "neurocodec"
     try:
-        return _dispatch(argv, parser)
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", NeurocodecWarning)
+            warnings.showwarning = _print_warnings(verb)
+            return _dispatch(argv, parser)
     except NeurocodecError as exc:
         print(f"neurocodec {verb}: error: {exc}", file=sys.stderr)
         return 2

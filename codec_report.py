@@ -6,8 +6,8 @@ import numpy as np
 from neurocodec.metrics.crossings import crossing_analysis, summarize_crossings
 from neurocodec.metrics.reconstruction import mse, snr_db
 from neurocodec.signals import Recording
+from neurocodec.files import write_json_atomic, write_text_atomic
 from neurocodec.signals.scaling import apply_scaling, fit_minmax
-from neurocodec.train.artifacts import write_json
 
 
 def quality(original: Recording, decoded: Recording) -> dict:
@@ -43,6 +43,9 @@ def write_report(path: Path, model_dir, summary: dict, q: dict, adc_bits: int = 
         f"| transmitted bits (latent + header, side info, checksum) | {summary['latent_bits']} + {summary['side_info_bits']} = {sent_bits} |",
         f"| bit compression ratio | {raw_bits / sent_bits:.1f} |",
         f"| normalization | {summary['scaling']} |",
+        *([f"| samples clipped to the model's calibrated range | {100 * summary['clipped_fraction']:.3g} % "
+           f"(per channel: {', '.join(f'{100 * v:.3g} %' for v in summary['clipped_fraction_per_channel'])}) |"]
+          if "clipped_fraction" in summary else []),
         f"| SNR per channel (dB) | {', '.join(f'{v:.2f}' for v in q['snr_db_per_channel'])} |",
         f"| MSE per channel ({q['units']}^2) | {', '.join(f'{v:.4g}' for v in q['mse_units_per_channel'])} |",
         f"| threshold crossings preserved | {q['crossings_preserved_pct']:.1f} % |",
@@ -56,9 +59,7 @@ def write_report(path: Path, model_dir, summary: dict, q: dict, adc_bits: int = 
     for r in q["crossings"]:
         pct = "n/a" if np.isnan(r["preserved_pct"]) else f"{r['preserved_pct']:.1f}"
         lines.append(f"| {r['threshold']:.2f} | {r['crossings_original']} | {r['crossings_decoded']} | {r['preserved']} | {pct} |")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    tmp.replace(path)
-    write_json(path.with_suffix(".json"), {"summary": summary, "quality": q, "raw_bits": raw_bits, "sent_bits": sent_bits})
+    write_json_atomic(path.with_suffix(".json"), {"summary": summary, "quality": q, "raw_bits": raw_bits,
+                                                  "sent_bits": sent_bits})
+    write_text_atomic(path, "\n".join(lines) + "\n")
     return path

@@ -21,4 +21,9 @@ class UnsupportedError(NeurocodecError):
     """A verb or stage that a model family does not support, or an unsupported layer."""
 
 
-__all__ = ["NeurocodecError", "BitstreamError", "UnsupportedError"]
+class NeurocodecWarning(UserWarning):
+    """A questionable but accepted input (e.g. a recording beyond the model's calibrated range);
+    the CLI prints it as `neurocodec VERB: warning: MESSAGE`."""
+
+
+__all__ = ["NeurocodecError", "BitstreamError", "UnsupportedError", "NeurocodecWarning"]

@@ -7,6 +7,7 @@ min-max scaling, the recording's units as side information, and the int8 latent 
 `CaeCodec.decode` checks the bitstream against its model and runs the Keras decoder.
 File-level encode/decode (any family's codec): neurocodec.codec.recording.
 """
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -14,12 +15,23 @@ import numpy as np
 from neurocodec.codec import container
 from neurocodec.codec.abc import RecordingCodec, _fill
 from neurocodec.codec.registry import register_codec
-from neurocodec.errors import BitstreamError, NeurocodecError
+from neurocodec.errors import BitstreamError, NeurocodecError, NeurocodecWarning
 from neurocodec.quantize.reference import IntEncoder, encode_int, latent_to_real, quantize_input
 from neurocodec.signals.scaling import MinMaxScaling, apply_scaling, fit_minmax, invert_scaling
 from neurocodec.train import artifacts
 
 WINDOWS_PER_BATCH = 64
+
+
+class OutOfRangeWarning(NeurocodecWarning):
+    """Samples beyond the model's calibrated (training) range were clipped before encoding."""
+
+
+def clipped_fraction(data: np.ndarray, scaling: MinMaxScaling) -> np.ndarray:
+    """Per channel: fraction of samples outside [min, max] of `scaling` (clipped by the encoder)."""
+    lo = np.asarray(scaling.minimum, np.float64).reshape(-1, 1)
+    hi = np.asarray(scaling.maximum, np.float64).reshape(-1, 1)
+    return np.mean((data < lo) | (data > hi), axis=1)
 
 
 class _CaeModel:
@@ -52,13 +64,15 @@ class CaeCodec(RecordingCodec):
 
     codec_id = "cae"
 
-    def __init__(self, model_dir, units: str = "adc_counts"):
+    def __init__(self, model_dir, units: str = "adc_counts", rescale: bool = False):
         self.model_dir = str(model_dir)
         self.units = units
+        #: fit the min-max scaling on the recording itself instead of clipping to the model's range
+        self.rescale = bool(rescale)
         self._m = _model(model_dir)
 
     def _config(self) -> dict:
-        return {"model_dir": self.model_dir, "units": self.units}
+        return {"model_dir": self.model_dir, "units": self.units, **({"rescale": True} if self.rescale else {})}
 
     @classmethod
     def from_model_dir(cls, model_dir) -> "CaeCodec":
@@ -74,6 +88,8 @@ class CaeCodec(RecordingCodec):
 
     def scaling_for(self, data: np.ndarray) -> tuple[MinMaxScaling, str]:
         stored = MinMaxScaling.from_dict(self._m.meta["scaling"])
+        if self.rescale:
+            return fit_minmax(data), "min-max fitted on this recording (--rescale)"
         if stored.minimum.size == data.shape[0]:
             return stored, "model's stored per-channel min-max (fitted on its training data)"
         return fit_minmax(data), "min-max fitted on this recording (channel count differs from training)"
@@ -98,6 +114,12 @@ class CaeCodec(RecordingCodec):
         if not np.all(np.isfinite(data)):
             raise NeurocodecError("recording contains NaN or Inf")
         scaling = scaling or self.scaling_for(data)[0]
+        self.last_clipped = clipped_fraction(data, scaling)
+        if np.any(self.last_clipped > 0):
+            warnings.warn(OutOfRangeWarning(
+                f"{100 * float(np.mean(self.last_clipped)):.3g} % of the samples (per channel: "
+                f"{', '.join(f'{100 * v:.3g} %' for v in self.last_clipped)}) lie outside the model's calibrated "
+                f"range and were clipped; pass --rescale to fit the scaling on this recording"), stacklevel=2)
         latent = self.encode_latent(data, scaling)
         return container.Bitstream(
             self.codec_id, latent.astype(np.int8).tobytes(), fs=self.fs, n_channels=data.shape[0],
@@ -107,17 +129,24 @@ class CaeCodec(RecordingCodec):
 
     def read(self, buf: bytes) -> tuple[container.Bitstream, np.ndarray]:
         """Checked bitstream and its latent codes (n_channels, n_windows, latent_len, ch)."""
-        bs = container.unpack(buf, codec_id=self.codec_id, model_hash=self._m.hash)
+        bs = container.unpack(buf, codec_id=self.codec_id, model_id=self._m.name, model_hash=self._m.hash)
         ie, n = self._m.ie, self._m.spec.segment_length
-        if bs.n_channels < 1 or bs.n_samples < 1:
-            raise BitstreamError(f"bitstream holds {bs.n_channels} channels x {bs.n_samples} samples")
+        if bs.n_channels < 1 or bs.n_samples < n:
+            raise BitstreamError(f"bitstream holds {bs.n_channels} channels x {bs.n_samples} samples "
+                                 f"(the cae codes >= 1 channel of >= {n} samples)")
+        if bs.fs != self.fs:
+            raise BitstreamError(f"sample rate {bs.fs:g} Hz in the header, the model's is {self.fs:g} Hz")
         n_windows = -(-bs.n_samples // n)
-        expected = bs.n_channels * n_windows * int(np.prod(ie.latent_shape))
-        if len(bs.payload) != expected:
-            raise BitstreamError(f"payload of {len(bs.payload)} bytes, expected {expected} for "
-                                 f"{bs.n_channels} x {bs.n_samples} samples")
-        if bs.scaling.size != 2 * bs.n_channels or not np.all(np.isfinite(bs.scaling)):
-            raise BitstreamError("scaling values in the header do not match the channel count")
+        container.expect_payload_size(bs, bs.n_channels * n_windows * int(np.prod(ie.latent_shape)),
+                                      f"{n_windows} windows of {ie.latent_shape} int8 latent codes per channel")
+        if bs.scaling.size != 2 * bs.n_channels:
+            raise BitstreamError(f"{bs.scaling.size} scaling values in the header, expected 2 x {bs.n_channels} channels")
+        if not np.all(bs.scaling[bs.n_channels:] > bs.scaling[: bs.n_channels]):
+            raise BitstreamError("scaling values in the header: a channel's max is not above its min")
+        try:
+            bs.side.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BitstreamError("side information (units) is not UTF-8 text") from None
         latent = np.frombuffer(bs.payload, np.int8).reshape(bs.n_channels, n_windows, *ie.latent_shape)
         return bs, latent
 
@@ -129,7 +158,10 @@ class CaeCodec(RecordingCodec):
         n_windows = -(-rec.n_samples // n)
         latent_values = rec.n_channels * n_windows * int(np.prod(ie.latent_shape))
         latent_bits = latent_values * ie.layers[-1].out_bits
+        clipped = self.last_clipped
         return blob, {
+            "clipped_fraction": float(np.mean(clipped)),
+            "clipped_fraction_per_channel": [float(v) for v in clipped],
             "windows_per_channel": n_windows,
             "latent_values": latent_values,
             "latent_bits": int(latent_bits),
@@ -139,7 +171,7 @@ class CaeCodec(RecordingCodec):
         }
 
     def units_of(self, bs) -> str:
-        return bs.side.decode("utf-8", errors="replace") or "adc_counts"
+        return bs.side.decode("utf-8") or "adc_counts"
 
     def decode(self, buf: bytes, out: np.ndarray | None = None) -> np.ndarray:
         bs, latent = self.read(buf)

@@ -21,11 +21,19 @@ def recording_codec(model_dir):
     return codec_class(family.codec).from_model_dir(model_dir)
 
 
-def encode_recording(model_dir, recording, out_path, allow_rate_mismatch=False) -> dict:
-    """Encode `recording` (Recording, dataset name or file) into the bitstream file `out_path`."""
+def encode_recording(model_dir, recording, out_path, allow_rate_mismatch=False, rescale=False) -> dict:
+    """Encode `recording` (Recording, dataset name or file) into the bitstream file `out_path`.
+
+    rescale: fit the codec's input scaling on this recording instead of clipping it to the
+    model's calibrated range (codecs with a `rescale` option only)."""
+    from neurocodec.errors import UnsupportedError
     from neurocodec.signals import Recording, load_recording
 
     codec = recording_codec(model_dir)
+    if rescale:
+        if not hasattr(codec, "rescale"):
+            raise UnsupportedError(f"codec {codec.codec_id!r} has no --rescale option")
+        codec.rescale = True
     rec = recording if isinstance(recording, Recording) else load_recording(recording)
     if not allow_rate_mismatch and abs(rec.fs - codec.fs) > 1e-6 * codec.fs:
         raise NeurocodecError(

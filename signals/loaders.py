@@ -29,13 +29,18 @@ _SKIP, _NUM, _SUB, _CHN, _AUX = 59, 60, 61, 62, 63
 
 def _existing(path) -> Path:
     path = Path(path)
+    if path.is_dir():
+        raise RecordingError(f"{path}: is a directory, not a recording file")
     if not path.is_file():
         raise RecordingError(f"{path}: file not found")
     return path
 
 
 def _read_bytes(path: Path) -> bytes:
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise RecordingError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
     if not raw:
         raise RecordingError(f"{path}: file is empty")
     return raw
@@ -265,7 +270,11 @@ def load_scipy_ecg(path) -> Recording:
 def load_npz(path, fs: float | None = None) -> Recording:
     """Common format (see module docstring): ``.npz`` with 'data' and 'fs', or ``.npy`` + ``fs``."""
     path = _existing(path)
-    _read_bytes(path)
+    head = _read_bytes(path)[:8]
+    if path.suffix == ".npy" and not head.startswith(b"\x93NUMPY"):
+        raise RecordingError(f"{path}: not a numpy .npy file (corrupt or truncated: no NUMPY header)")
+    if path.suffix != ".npy" and not zipfile.is_zipfile(path):
+        raise RecordingError(f"{path}: not a numpy .npz archive (corrupt or truncated zip)")
     meta: dict = {}
     try:
         if path.suffix == ".npy":
@@ -278,8 +287,12 @@ def load_npz(path, fs: float | None = None) -> Recording:
                 meta = {k: z[k] for k in ("fs", "units", "channel_names") if k in z.files}
     except RecordingError:
         raise
+    except ValueError as exc:
+        if "pickle" in str(exc):  # an object array: never unpickled from a recording file
+            raise RecordingError(f"{path}: holds object (pickled) arrays, not a numeric recording") from None
+        raise RecordingError(f"{path}: corrupt or truncated numpy file ({exc})") from None
     except Exception as exc:
-        raise RecordingError(f"{path}: unreadable numpy file ({exc})") from None
+        raise RecordingError(f"{path}: corrupt or truncated numpy file ({type(exc).__name__}: {exc})") from None
     fs = fs if fs is not None else meta.get("fs")
     if fs is None:
         raise RecordingError(f"{path}: no sampling rate ('fs' key missing); pass fs=")
@@ -298,10 +311,12 @@ def load_npz(path, fs: float | None = None) -> Recording:
 
 def save_npz(recording: Recording, path) -> Path:
     """Write ``recording`` in the common ``.npz`` format (annotations are not stored)."""
+    from neurocodec.files import savez_atomic
+
     path = Path(path)
-    np.savez(path, data=recording.data, fs=recording.fs, units=recording.units,
-             channel_names=np.array(recording.channel_names, dtype=str))
-    return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
+    path = path if path.suffix == ".npz" else path.with_name(path.name + ".npz")  # np.savez's naming
+    return savez_atomic(path, data=recording.data, fs=recording.fs, units=recording.units,
+                        channel_names=np.array(recording.channel_names, dtype=str))
 
 
 def load_recording(name_or_path, **kwargs) -> Recording:
@@ -316,6 +331,8 @@ def load_recording(name_or_path, **kwargs) -> Recording:
     path = Path(name_or_path)
     if str(name_or_path) in DATASETS and not path.exists():
         path = dataset_path(str(name_or_path))
+    if path.is_dir():
+        raise RecordingError(f"{path}: is a directory, not a recording file")
     if not path.is_file():
         raise RecordingError(f"{path}: file not found (and not a dataset name)")
     ext = path.suffix.lower()
@@ -325,8 +342,11 @@ def load_recording(name_or_path, **kwargs) -> Recording:
         return load_wfdb(path.with_suffix(""), **kwargs)
     if ext == ".dat":
         if zipfile.is_zipfile(path):
-            with np.load(path) as z:
-                keys = z.files
+            try:
+                with np.load(path, allow_pickle=False) as z:
+                    keys = z.files
+            except Exception as exc:
+                raise RecordingError(f"{path}: corrupt npz archive ({type(exc).__name__}: {exc})") from None
             if "ecg" in keys:
                 return load_scipy_ecg(path)
             return load_npz(path, **kwargs)
