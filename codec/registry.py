@@ -14,6 +14,8 @@ _REGISTRY: dict[str, type] = {}
 # Modules that define codecs, imported lazily on the first lookup of an unknown id.
 _MODULES: list[str] = [
     "neurocodec.codec.cae",
+    "neurocodec.codec.vq",
+    "neurocodec.codec.spike_baselines",
     "neurocodec.codec.continuous_baselines",
 ]
 

@@ -83,6 +83,12 @@ class IntVqEncoder:
     ops: list = field(default_factory=list)
     codebook: np.ndarray | None = None  # (K, D) int on 2**-code_frac
     code_frac: int = 0
+    # residual VQ: codebooks of stages 1.. (stages-1, K, D) on the same grid (None: one stage)
+    residual_codebooks: np.ndarray | None = None
+
+    @property
+    def stages(self) -> int:
+        return 1 + (0 if self.residual_codebooks is None else int(len(self.residual_codebooks)))
 
     @property
     def latent_frac(self) -> int:
@@ -93,15 +99,19 @@ class IntVqEncoder:
         return int(self.codebook.shape[0])
 
     def to_dict(self) -> dict:
-        return {"input_bits": self.input_bits, "input_frac": self.input_frac, "window": self.window,
-                "channels": self.channels, "ops": [op.to_dict() for op in self.ops],
-                "codebook": np.asarray(self.codebook).tolist(), "code_frac": self.code_frac}
+        d = {"input_bits": self.input_bits, "input_frac": self.input_frac, "window": self.window,
+             "channels": self.channels, "ops": [op.to_dict() for op in self.ops],
+             "codebook": np.asarray(self.codebook).tolist(), "code_frac": self.code_frac}
+        if self.residual_codebooks is not None:
+            d["residual_codebooks"] = np.asarray(self.residual_codebooks).tolist()
+        return d
 
     @staticmethod
     def from_dict(d: dict) -> "IntVqEncoder":
+        res = d.get("residual_codebooks")
         return IntVqEncoder(d["input_bits"], d["input_frac"], d["window"], d["channels"],
                             [IntOp.from_dict(o) for o in d["ops"]], np.array(d["codebook"], np.int64),
-                            d["code_frac"])
+                            d["code_frac"], None if res is None else np.array(res, np.int64))
 
 
 def _fmt(quantizer) -> tuple[int, int, bool]:
@@ -177,11 +187,12 @@ def extract_int_vq_encoder(encoder, vq, spec) -> IntVqEncoder:
             produced[f"{base}_act"] = (base, out_frac)
     if not ops or ops[-1].name != "latent":
         raise VqReferenceError("encoder does not end with the 'latent' convolution")
-    codebook = codebook_to_int(vq.codebook.numpy(), spec)
+    cbs = codebook_to_int(np.asarray(vq.codebooks.numpy()), spec)  # (stages, K, D)
+    codebook = cbs[0]
     if codebook.shape[1] != ops[-1].weights.shape[2]:
         raise VqReferenceError("codebook dimension differs from the latent dimension")
     return IntVqEncoder(in_bits, in_frac, int(encoder.input_shape[1]), int(encoder.input_shape[2]), ops,
-                        codebook, ops[-1].out_frac)
+                        codebook, ops[-1].out_frac, cbs[1:] if len(cbs) > 1 else None)
 
 
 def quantize_input(x_norm, enc: IntVqEncoder) -> np.ndarray:
@@ -265,6 +276,31 @@ def encode_int(codes, enc: IntVqEncoder, batch: int = 4096) -> tuple[np.ndarray,
         z = encoder_int(codes[i: i + batch], enc)
         zs.append(z)
         ids.append(argmin_lowest(scores_int(z, enc)))
+    return np.concatenate(zs), np.concatenate(ids)
+
+
+def encode_int_rvq(codes, enc: IntVqEncoder, stages: int | None = None,
+                   batch: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    """Residual search: (latent codes (n, L, D), indices (n, stages, L)). Stage 0 is exactly
+    `encode_int`'s search; stage s searches r_s = z - sum_{t<s} c_t[idx_t] (integers on the
+    latent grid, one more integer bit per stage) in its own codebook, lowest index on ties."""
+    n_st = enc.stages if stages is None else int(stages)
+    if not 1 <= n_st <= enc.stages:
+        raise VqReferenceError(f"the encoder has {enc.stages} VQ stages, {stages} requested")
+    books = [enc.codebook] + ([] if enc.residual_codebooks is None else list(enc.residual_codebooks))
+    codes = np.asarray(codes)
+    zs, ids = [], []
+    for i in range(0, max(1, len(codes)), batch):
+        z = encoder_int(codes[i: i + batch], enc)
+        r = z.astype(np.int64)
+        out = []
+        for s in range(n_st):
+            cb = np.asarray(books[s], np.int64)
+            idx = argmin_lowest(np.sum(cb * cb, axis=1) - 2 * (r @ cb.T))
+            out.append(idx)
+            r = r - cb[idx]
+        zs.append(z)
+        ids.append(np.stack(out, axis=1))
     return np.concatenate(zs), np.concatenate(ids)
 
 
@@ -594,6 +630,7 @@ __all__ = [
     "argmin_lowest",
     "conv_int",
     "encode_int",
+    "encode_int_rvq",
     "encoder_int",
     "extract_int_vq_encoder",
     "quantize_input",

@@ -82,6 +82,8 @@ class VqCaeSpec:
     beta: float = 1.0
     ema: bool = True
     ema_decay: float = 0.95
+    stages: int = 1  # residual VQ stages (quantizer dropout in training: one model, several rates)
+    decoder_blocks: int = 1  # residual blocks per decoder stage (the decoder runs at the receiver)
     quant: VqQuantSpec | None = VqQuantSpec()
 
     def __post_init__(self):
@@ -91,6 +93,8 @@ class VqCaeSpec:
             raise VqCaeConfigError(f"n_down={self.n_down} too large for a window of {self.window}")
         if self.num_codes < 2 or self.latent_dim < 1:
             raise VqCaeConfigError(f"need num_codes >= 2 and latent_dim >= 1, got {self.num_codes}, {self.latent_dim}")
+        if self.stages < 1 or self.decoder_blocks < 1:
+            raise VqCaeConfigError(f"need stages >= 1 and decoder_blocks >= 1, got {self.stages}, {self.decoder_blocks}")
         if self.kernel_size % 2 == 0:
             raise VqCaeConfigError("kernel_size must be odd ('same' padding symmetric at stride 1)")
 
@@ -115,7 +119,8 @@ class VqCaeSpec:
 
     @property
     def name(self) -> str:
-        return f"vq_cae_w{self.window}c{self.channels}_L{self.latent_length}D{self.latent_dim}K{self.num_codes}"
+        rvq = f"S{self.stages}" if self.stages > 1 else ""
+        return f"vq_cae_w{self.window}c{self.channels}_L{self.latent_length}D{self.latent_dim}K{self.num_codes}{rvq}"
 
     def to_dict(self):
         d = asdict(self)
@@ -125,6 +130,8 @@ class VqCaeSpec:
     @staticmethod
     def from_dict(d):
         d = dict(d)
+        d.setdefault("stages", 1)
+        d.setdefault("decoder_blocks", 1)
         q = d.pop("quant", None)
         return VqCaeSpec(quant=None if q is None else VqQuantSpec(**q), **d)
 
@@ -193,17 +200,24 @@ def build_decoder(spec: VqCaeSpec):
     inp = k.Input(shape=(spec.latent_length, spec.latent_dim), name="dec_input")
     x = k.layers.Conv1D(f, spec.kernel_size, padding="same", name="dec_in_conv")(inp)
     x = k.layers.LeakyReLU(alpha=spec.leaky_alpha, name="dec_in_leaky")(x)
+    def block(x, name):
+        h = k.layers.Conv1D(f // 2, 1, name=f"{name}_ra")(x)
+        h = k.layers.LeakyReLU(alpha=spec.leaky_alpha, name=f"{name}_ra_leaky")(h)
+        h = k.layers.Conv1D(f // 2, spec.kernel_size, padding="same", name=f"{name}_rb")(h)
+        h = k.layers.LeakyReLU(alpha=spec.leaky_alpha, name=f"{name}_rb_leaky")(h)
+        h = k.layers.Conv1D(f, 1, name=f"{name}_rc")(h)
+        x = k.layers.Add(name=f"{name}_add")([x, h])
+        return k.layers.LeakyReLU(alpha=spec.leaky_alpha, name=f"{name}_res_leaky")(x)
+
+    for j in range(2, spec.decoder_blocks + 1):  # extra blocks at the latent resolution
+        x = block(x, f"dec0_{j}")
     for i in range(1, spec.n_down + 1):
         x = k.layers.UpSampling1D(2, name=f"dec{i}_up")(x)
         x = k.layers.Conv1D(f, spec.kernel_size, padding="same", name=f"dec{i}_conv")(x)
         x = k.layers.LeakyReLU(alpha=spec.leaky_alpha, name=f"dec{i}_leaky")(x)
-        h = k.layers.Conv1D(f // 2, 1, name=f"dec{i}_ra")(x)
-        h = k.layers.LeakyReLU(alpha=spec.leaky_alpha, name=f"dec{i}_ra_leaky")(h)
-        h = k.layers.Conv1D(f // 2, spec.kernel_size, padding="same", name=f"dec{i}_rb")(h)
-        h = k.layers.LeakyReLU(alpha=spec.leaky_alpha, name=f"dec{i}_rb_leaky")(h)
-        h = k.layers.Conv1D(f, 1, name=f"dec{i}_rc")(h)
-        x = k.layers.Add(name=f"dec{i}_add")([x, h])
-        x = k.layers.LeakyReLU(alpha=spec.leaky_alpha, name=f"dec{i}_res_leaky")(x)
+        x = block(x, f"dec{i}")
+        for j in range(2, spec.decoder_blocks + 1):
+            x = block(x, f"dec{i}_{j}")
     excess = spec.latent_length * 2**spec.n_down - spec.window
     if excess:
         x = k.layers.Cropping1D((0, excess), name="dec_crop")(x)
@@ -222,7 +236,7 @@ def build_vq_cae(spec: VqCaeSpec):
     if spec.quant is not None:
         code_bits, code_int = spec.quant.act_bits, spec.quant.act_integer
     vq = VectorQuantizer(spec.num_codes, spec.latent_dim, beta=spec.beta, ema=spec.ema, decay=spec.ema_decay,
-                         code_bits=code_bits, code_integer=code_int or 0, name="vq")
+                         code_bits=code_bits, code_integer=code_int or 0, stages=spec.stages, name="vq")
     inp = k.Input(shape=(spec.window, spec.channels), name="vq_cae_input")
     out = decoder(vq(encoder(inp)))
     return k.Model(inp, out, name=spec.name), encoder, vq, decoder

@@ -78,6 +78,23 @@ def training_spikes(data: str, duration_s: float | None = None) -> tuple[SpikeSe
     return train, val
 
 
+def training_windows(data: str, duration_s: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Waveforms (train, validation) of ``training_spikes``, cached in out/cache/vq_cae/ (the
+    generators are deterministic per seed; the cache key holds family and duration)."""
+    from neurocodec import paths
+    from neurocodec.files import savez_atomic
+
+    fam = family(data)
+    dur = fam["train_duration_s"] if duration_s is None else float(duration_s)
+    path = paths.stage_dir("cache", "vq_cae") / f"train_{data}_{dur:g}s.npz"
+    if path.is_file():
+        with np.load(path) as z:
+            return np.asarray(z["train"]), np.asarray(z["val"])
+    train, val = training_spikes(data, dur)
+    savez_atomic(path, train=train.waveforms.astype(np.float32), val=val.waveforms.astype(np.float32))
+    return train.waveforms.astype(np.float32), val.waveforms.astype(np.float32)
+
+
 def fit_scale(waveforms) -> float:
     """Smallest power of two (uV) above the 99.9th percentile of |x|: x / scale in [-1, 1)."""
     w = np.abs(np.asarray(waveforms, np.float64))
@@ -163,16 +180,41 @@ def train_vq_cae(spec: VqCaeSpec, x_train: np.ndarray, x_val: np.ndarray, cfg: T
     def latent(x):
         return enc.predict(x, batch_size=1024, verbose=0).reshape(-1, spec.latent_dim)
 
+    def residuals(z):
+        """Per stage, the vectors that stage quantizes (z, z - c0, ...) and their indices."""
+        cbs = vq.quantized_codebooks().numpy()
+        r, out = z, []
+        for s in range(spec.stages):
+            idx = vq._scores(tf.constant(r), tf.constant(cbs[s])).numpy().argmin(axis=1)
+            out.append((r, idx))
+            r = r - cbs[s][idx]
+        return out
+
     def restart_dead() -> int:
         z = latent(probe)
-        idx = vq.nearest(tf.constant(z[None])).numpy().ravel()
-        dead = np.flatnonzero(np.bincount(idx, minlength=spec.num_codes) == 0)
-        if dead.size:
-            cb = vq.codebook.numpy()
-            pick = z[rng.choice(len(z), dead.size, replace=len(z) < dead.size)]
-            cb[dead] = pick + rng.normal(0, 0.01, pick.shape)
-            vq.set_codebook(cb)
-        return int(dead.size)
+        cbs = vq.codebooks.numpy()
+        n_dead = 0
+        for s, (r, idx) in enumerate(residuals(z)):
+            dead = np.flatnonzero(np.bincount(idx, minlength=spec.num_codes) == 0)
+            if dead.size:
+                pick = r[rng.choice(len(r), dead.size, replace=len(r) < dead.size)]
+                cbs[s][dead] = pick + rng.normal(0, 0.01 * (0.5 ** s), pick.shape)
+                n_dead += int(dead.size)
+        if n_dead:
+            vq.set_codebook(cbs)
+        return n_dead
+
+    def init_codebooks():
+        """Stage by stage k-means on the residuals of the stages before."""
+        z = latent(probe)
+        cbs = np.zeros((spec.stages, spec.num_codes, spec.latent_dim), np.float32)
+        r = z
+        for s in range(spec.stages):
+            cbs[s] = kmeans_codebook(r, spec.num_codes, cfg.seed + s)
+            vq.set_codebook(cbs)
+            qc = vq.quantized_codebooks().numpy()[s]
+            idx = vq._scores(tf.constant(r), tf.constant(qc)).numpy().argmin(axis=1)
+            r = r - qc[idx]
 
     class RestartCallback(k.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
@@ -195,10 +237,11 @@ def train_vq_cae(spec: VqCaeSpec, x_train: np.ndarray, x_val: np.ndarray, cfg: T
         vq.set_active(False)
         for key, vals in fit(cfg.warmup_epochs, []).items():
             history.setdefault(f"warmup_{key}", []).extend(float(v) for v in vals)
-    vq.set_codebook(kmeans_codebook(latent(probe), spec.num_codes, cfg.seed))
+    init_codebooks()
     vq.set_active(True)
     for key, vals in fit(cfg.epochs, [RestartCallback()], cfg.learning_rate / 5).items():
         history.setdefault(key, []).extend(float(v) for v in vals)
+    vq.set_stages_used(spec.stages)
     return {"autoencoder": auto, "encoder": enc, "vq": vq, "decoder": dec}, history
 
 
@@ -227,58 +270,64 @@ def denormalize(x_norm, scale: float, exponents) -> np.ndarray:
     return np.asarray(x_norm, np.float64) * (float(scale) * 2.0 ** np.asarray(exponents))[:, None, None]
 
 
-def reconstruct(models: dict, x_norm: np.ndarray, batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
-    """(indices (n, L), reconstruction (n, window, channels)) of normalized windows via the
-    training graph (encoder -> nearest codeword -> decoder)."""
+def reconstruct(models: dict, x_norm: np.ndarray, batch_size: int = 1024,
+                stages: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(indices, reconstruction (n, window, channels)) of normalized windows via the training
+    graph (encoder -> nearest codeword(s) -> decoder). Indices are (n, L) for a one-stage
+    model with ``stages=None``, else (n, stages, L) (default: all stages)."""
     import tensorflow as tf
 
-    enc, vq, dec = models["encoder"], models["vq"], models["decoder"]
+    enc, vq = models["encoder"], models["vq"]
     z = enc.predict(np.asarray(x_norm, np.float32), batch_size=batch_size, verbose=0)
-    idx = vq.nearest(tf.constant(z)).numpy().astype(np.int64)
+    if stages is None and vq.stages == 1:
+        idx = vq.nearest(tf.constant(z)).numpy().astype(np.int64)
+    else:
+        idx = vq.nearest(tf.constant(z), vq.stages if stages is None else stages).numpy().astype(np.int64)
     return idx, decode_indices(models, idx, batch_size)
 
 
 def decode_indices(models: dict, indices: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-    """Receiver: indices (n, L) -> normalized reconstruction via codebook lookup + decoder."""
+    """Receiver: indices (n, L) (stage 0) or (n, stages, L) (the first ``stages`` residual
+    stages) -> normalized reconstruction: sum of the stages' codewords -> decoder."""
     vq, dec = models["vq"], models["decoder"]
-    codes = vq.quantized_codebook().numpy()
-    return dec.predict(codes[np.asarray(indices)], batch_size=batch_size, verbose=0).astype(np.float64)
+    cbs = vq.quantized_codebooks().numpy()
+    idx = np.asarray(indices, np.int64)
+    if idx.ndim == 2:
+        idx = idx[:, None, :]
+    if idx.ndim != 3 or idx.shape[1] > len(cbs):
+        raise VqTrainingError(f"indices must be (n, L) or (n, stages <= {len(cbs)}, L), got {idx.shape}")
+    z = sum(cbs[s][idx[:, s]] for s in range(idx.shape[1]))
+    return dec.predict(z, batch_size=batch_size, verbose=0).astype(np.float64)
 
 
 # ----------------------------------------------------------------------------- model folder
 
 
-def _atomic_write_text(path: Path, text: str):
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def save_model(out_dir, models: dict, spec: VqCaeSpec, scale: float, data: dict, history: dict,
                metrics: dict, x_val_norm: np.ndarray, n_vectors: int = 2048) -> Path:
-    """Write the model folder (see module docstring); files are written then renamed."""
-    from neurocodec.quantize.vq_reference import encode_int, extract_int_vq_encoder, quantize_input
+    """Write the model folder (see module docstring) with the atomic writers of neurocodec.files.
+    test_vectors.npz holds the stage-0 indices (what the hardware's search and its HLS C
+    simulation produce) and, for residual models, ``residual_indices`` (n, stages, L)."""
+    from neurocodec.files import make_dirs, save_with_atomic, savez_atomic, write_json_atomic
+    from neurocodec.quantize.vq_reference import encode_int, encode_int_rvq, extract_int_vq_encoder, quantize_input
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_dirs(Path(out_dir))
     cfg = {"model": "vq_cae", "spec": spec.to_dict(), "scale_uv": scale, "data": data, "adc_bits": 16,
            "input": "x_uV / (scale_uv * 2**e), e = per-spike block exponent in [E_MIN, E_MAX] (side information), "
                     "quantized to signed input_bits", "exponent_range": [E_MIN, E_MAX]}
-    _atomic_write_text(out / "config.json", json.dumps(cfg, indent=2))
-    tmp = out / "weights.tmp.h5"
-    models["autoencoder"].save_weights(str(tmp))
-    os.replace(tmp, out / "weights.h5")
-    _atomic_write_text(out / "history.json", json.dumps(history, indent=2))
-    _atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2))
+    write_json_atomic(out / "config.json", cfg)
+    save_with_atomic(out / "weights.h5", lambda tmp: models["autoencoder"].save_weights(str(tmp)))
+    write_json_atomic(out / "history.json", history)
+    write_json_atomic(out / "metrics.json", metrics)
     intenc = extract_int_vq_encoder(models["encoder"], models["vq"], spec)
-    _atomic_write_text(out / "int_encoder.json", json.dumps(intenc.to_dict()))
+    write_json_atomic(out / "int_encoder.json", intenc.to_dict())
     xs = np.asarray(x_val_norm)[:n_vectors]
     codes = quantize_input(xs, intenc)
     z, idx = encode_int(codes, intenc)
-    tmpz = out / "test_vectors.tmp.npz"
-    with open(tmpz, "wb") as fh:
-        np.savez(fh, input_codes=codes, latent_codes=z, indices=idx)
-    os.replace(tmpz, out / "test_vectors.npz")
+    extra = {}
+    if spec.stages > 1:
+        extra["residual_indices"] = encode_int_rvq(codes, intenc, spec.stages)[1]
+    savez_atomic(out / "test_vectors.npz", input_codes=codes, latent_codes=z, indices=idx, **extra)
     return out
 
 
@@ -303,7 +352,8 @@ def load_model(model_dir):
 def spec_from_args(args, window: int, channels: int) -> VqCaeSpec:
     return VqCaeSpec(window=window, channels=channels, filters=args.filters, n_down=args.n_down,
                      latent_dim=args.latent_dim, num_codes=args.codes, ema=args.ema,
-                     decoder_filters=args.decoder_filters)
+                     decoder_filters=args.decoder_filters, stages=args.stages,
+                     decoder_blocks=args.decoder_blocks)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -315,6 +365,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--codes", type=int, default=512, help="K, codebook entries")
     p.add_argument("--filters", type=int, default=32)
     p.add_argument("--decoder-filters", type=int, default=64)
+    p.add_argument("--decoder-blocks", type=int, default=1, help="residual blocks per decoder stage")
+    p.add_argument("--stages", type=int, default=1, help="residual VQ stages (one model, several rates)")
     p.add_argument("--no-ema", dest="ema", action="store_false",
                    help="train the codebook by its gradient (codebook loss) instead of EMA updates")
     p.add_argument("--epochs", type=int, default=6, help="epochs with the quantizer active")
@@ -336,25 +388,31 @@ def main(argv=None) -> int:
     fam = family(args.data)
     spec = spec_from_args(args, fam["window"], fam["channels"])
     t0 = time.time()
-    train, val = training_spikes(args.data, args.duration)
+    train, val = training_windows(args.data, args.duration)
     if len(train) > args.train_spikes:
         rng = np.random.default_rng(args.seed)
-        train = train.subset(np.sort(rng.choice(len(train), args.train_spikes, replace=False)))
-    scale = fit_scale(train.waveforms)
-    (xt, _), (xv, _) = normalize(train.waveforms, scale), normalize(val.waveforms, scale)
-    models, history = train_vq_cae(spec, xt, xv, TrainConfig(epochs=args.epochs, warmup_epochs=args.warmup_epochs, batch_size=args.batch_size,
-                                                             learning_rate=args.lr, seed=args.seed,
-                                                             verbose=args.verbose))
+        train = train[np.sort(rng.choice(len(train), args.train_spikes, replace=False))]
+    scale = fit_scale(train)
+    (xt, _), (xv, _) = normalize(train, scale), normalize(val, scale)
+    models, history = train_vq_cae(spec, xt, xv, TrainConfig(
+        epochs=args.epochs, warmup_epochs=args.warmup_epochs, batch_size=args.batch_size, learning_rate=args.lr,
+        seed=args.seed, verbose=args.verbose))
     from neurocodec.metrics.reconstruction import sndr_db
 
     idx, rec = reconstruct(models, xv)
     flat = lambda a: a.reshape(len(a), -1)  # noqa: E731
     metrics = {"val_sndr_db": float(np.mean(sndr_db(flat(xv), flat(rec)))), "n_train": len(train),
                "n_val": len(val), "train_seconds": time.time() - t0}
+    if spec.stages > 1:
+        metrics["val_sndr_db_per_stages"] = {}
+        for n in range(1, spec.stages + 1):
+            _, rec_n = reconstruct(models, xv, stages=n)
+            metrics["val_sndr_db_per_stages"][n] = float(np.mean(sndr_db(flat(xv), flat(rec_n))))
     name = args.name
     out = save_model(paths.model_dir(name), models, spec, scale, {"family": args.data, **{
         k: (list(v) if isinstance(v, tuple) else v) for k, v in fam.items()}}, history, metrics, xv)
-    print(f"vq_cae: {name}: validation SNDR {metrics['val_sndr_db']:.2f} dB -> {out}")
+    print(f"vq_cae: {name}: validation SNDR {metrics['val_sndr_db']:.2f} dB "
+          f"{metrics.get('val_sndr_db_per_stages', '')} -> {out}")
     return 0
 
 
@@ -374,4 +432,5 @@ __all__ = [
     "save_model",
     "train_vq_cae",
     "training_spikes",
+    "training_windows",
 ]

@@ -1,0 +1,296 @@
+"""The `vq_cae` spike codec: detect spikes, code them as the hardware does, decode at the receiver.
+
+`VqCaeCodec` (a `RecordingCodec`, built from a trained `vq_cae` model folder) encodes a
+(channels, samples) recording:
+
+1. spike pipeline (neurocodec.signals.spikes): band-pass, MAD-threshold detection per group of
+   ``spec.channels`` neighbouring channels, windows aligned on the negative peak;
+2. per spike a power-of-two gain exponent e (block floating point, side information), the
+   window divided by scale * 2**e, the bit-exact integer encoder + residual nearest-codeword
+   search (quantize.vq_reference), ``stages`` stages kept (the rate: one model, several rates);
+3. one container bitstream (codec.container: header with the model id and weights hash,
+   checksum) whose payload holds, per channel group, the spike count and the adaptive
+   arithmetic-coded spike times (inter-spike intervals), then the arithmetic-coded exponents and
+   the codeword indices (one adaptive model per stage and latent position,
+   quantize.entropy.encode_indices).
+
+`decode` checks the bitstream, decodes the indices, sums the stages' codewords, runs the Keras
+decoder, rescales each window by its gain and pastes the spikes at their times on a zero
+background (in time order; a later window overwrites an earlier one where they overlap): the
+band-passed recording's spikes. `encode_spikes` / `decode_spikes` work on detected spikes
+directly (the report uses them: every bit it counts is a byte of this bitstream).
+
+Payload layout (little-endian): ``<HHI`` stages, groups, spike count; per group ``<I`` spike
+count and a stream; then the exponent stream and the index stream. A stream is ``<II`` (bits,
+bytes) + bytes.
+"""
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import numpy as np
+
+from neurocodec.codec import container
+from neurocodec.codec.abc import RecordingCodec, _fill
+from neurocodec.codec.registry import register_codec
+from neurocodec.errors import BitstreamError, NeurocodecError
+
+DEFAULT_THRESHOLD = 4.5
+
+
+def pack_stream(stream) -> bytes:
+    return struct.pack("<II", int(stream.n_bits), len(stream.data)) + bytes(stream.data)
+
+
+class PayloadReader:
+    """Reads sections of a payload; any shortfall is a BitstreamError."""
+
+    def __init__(self, buf: bytes):
+        self.buf, self.pos = bytes(buf), 0
+
+    def take(self, n: int, what: str) -> bytes:
+        if n < 0 or self.pos + n > len(self.buf):
+            raise BitstreamError(f"payload truncated in {what}")
+        out = self.buf[self.pos: self.pos + n]
+        self.pos += n
+        return out
+
+    def unpack(self, fmt: str, what: str):
+        return struct.unpack(fmt, self.take(struct.calcsize(fmt), what))
+
+    def stream(self, n_symbols: int, what: str):
+        from neurocodec.quantize.entropy import EncodedStream
+
+        n_bits, n_bytes = self.unpack("<II", what)
+        if n_bits > 8 * n_bytes + 64:
+            raise BitstreamError(f"{what}: {n_bits} bits do not fit {n_bytes} bytes")
+        return EncodedStream(self.take(n_bytes, what), n_bits, n_symbols)
+
+    def done(self):
+        if self.pos != len(self.buf):
+            raise BitstreamError(f"{len(self.buf) - self.pos} unread payload bytes")
+
+
+def encode_times_per_group(times, group, n_groups: int) -> bytes:
+    """Spike times (sorted within each group) of every group: count + arithmetic-coded ISIs."""
+    from neurocodec.quantize.entropy import encode_times
+
+    out = []
+    for g in range(n_groups):
+        t = np.asarray(times)[np.asarray(group) == g]
+        out.append(struct.pack("<I", len(t)) + pack_stream(encode_times(t)))
+    return b"".join(out)
+
+
+def decode_times_per_group(r: PayloadReader, n_groups: int) -> list[np.ndarray]:
+    from neurocodec.quantize.entropy import decode_times
+
+    out = []
+    for g in range(n_groups):
+        (n,) = r.unpack("<I", f"spike count of group {g}")
+        if n > 1 << 28:
+            raise BitstreamError(f"implausible spike count {n}")
+        st = r.stream(n, f"spike times of group {g}")
+        try:
+            out.append(decode_times(st, n))
+        except NeurocodecError as exc:
+            raise BitstreamError(f"spike times of group {g}: {exc}") from None
+    return out
+
+
+class _VqModel:
+    """A loaded vq_cae model folder: models, spec, config, integer encoder, weights hash."""
+
+    def __init__(self, model_dir):
+        from neurocodec.quantize.vq_reference import IntVqEncoder
+        from neurocodec.train.vq_training import load_model
+
+        model_dir = Path(model_dir)
+        self.models, self.spec, self.cfg = load_model(model_dir)
+        if self.spec.quant is None:
+            raise NeurocodecError(f"{model_dir} is a float model; encoding needs the quantized vq_cae")
+        import json
+
+        self.ie = IntVqEncoder.from_dict(json.loads((model_dir / "int_encoder.json").read_text()))
+        self.dir, self.name = model_dir, model_dir.name
+        self.hash = container.file_hash(model_dir / "weights.h5")
+        self.scale = float(self.cfg["scale_uv"])
+        self.fs = float(self.cfg.get("data", {}).get("fs", 0.0))
+
+
+_MODELS: dict = {}
+
+
+def _model(model_dir) -> _VqModel:
+    key = str(Path(model_dir).resolve())
+    if key not in _MODELS:
+        _MODELS[key] = _VqModel(model_dir)
+    return _MODELS[key]
+
+
+@register_codec
+class VqCaeCodec(RecordingCodec):
+    """vq_cae spike codec (see module docstring); ``stages`` residual stages are sent (None: all)."""
+
+    codec_id = "vq_cae"
+
+    def __init__(self, model_dir, stages: int | None = None, threshold: float = DEFAULT_THRESHOLD,
+                 units: str = "uV"):
+        self.model_dir = str(model_dir)
+        self._m = _model(model_dir)
+        self.stages = self._m.spec.stages if stages is None else int(stages)
+        if not 1 <= self.stages <= self._m.spec.stages:
+            raise NeurocodecError(f"{self._m.name} has {self._m.spec.stages} VQ stages, {stages} requested")
+        self.threshold = float(threshold)
+        self.units = units
+
+    def _config(self) -> dict:
+        return {"model_dir": self.model_dir, "stages": self.stages, "threshold": self.threshold, "units": self.units}
+
+    @classmethod
+    def from_model_dir(cls, model_dir) -> "VqCaeCodec":
+        return cls(model_dir)
+
+    @property
+    def fs(self) -> float:
+        return self._m.fs
+
+    @property
+    def min_samples(self) -> int:
+        return 3 * self._m.spec.window
+
+    # ------------------------------------------------------------------ spikes
+
+    def detect(self, data: np.ndarray):
+        from neurocodec.signals.spikes import extract_spikes
+
+        spec = self._m.spec
+        if data.shape[0] < spec.channels:
+            raise NeurocodecError(f"{self._m.name} codes groups of {spec.channels} channels; the recording has "
+                                  f"{data.shape[0]}")
+        return extract_spikes(data, self.fs, window=spec.window, group_size=spec.channels,
+                              threshold=self.threshold)
+
+    def encode_spikes(self, spikes, n_channels: int, n_samples: int) -> bytes:
+        """Detected spikes (a SpikeSet of this model's window and group size) -> bitstream."""
+        from neurocodec.quantize.entropy import encode_indices
+        from neurocodec.quantize.vq_reference import encode_int_rvq, quantize_input
+        from neurocodec.signals.spikes import channel_groups
+        from neurocodec.train.vq_training import E_MAX, E_MIN, normalize
+
+        spec = self._m.spec
+        w = np.asarray(spikes.waveforms, np.float64)
+        if w.ndim != 3 or w.shape[1:] != (spec.window, spec.channels):
+            raise NeurocodecError(f"spike windows must be (n, {spec.window}, {spec.channels}), got {w.shape}")
+        if not np.all(np.isfinite(w)):
+            raise NeurocodecError("spike windows contain NaN or Inf")
+        n_groups = len(channel_groups(n_channels, spec.channels))
+        times, group = np.asarray(spikes.times, np.int64), np.asarray(spikes.group, np.int64)
+        order = np.lexsort((times, group))  # by group, then time
+        w, times, group = w[order], times[order], group[order]
+        if len(w) and (group.min() < 0 or group.max() >= n_groups or times.min() < 0 or times.max() >= n_samples):
+            raise NeurocodecError("spike times or groups outside the recording")
+        head = struct.pack("<HHI", self.stages, n_groups, len(w)) + encode_times_per_group(times, group, n_groups)
+        if len(w):
+            x, e = normalize(w, self._m.scale)
+            _, idx = encode_int_rvq(quantize_input(x, self._m.ie), self._m.ie, self.stages)
+            body = (pack_stream(encode_indices((e - E_MIN)[:, None], E_MAX - E_MIN + 1))
+                    + pack_stream(encode_indices(idx.reshape(len(w), -1), spec.num_codes)))
+        else:
+            body = b""
+        return container.Bitstream(
+            self.codec_id, head + body, fs=self.fs, n_channels=n_channels, n_samples=n_samples,
+            scaling=np.array([self._m.scale], np.float32), side=self.units.encode(), model_id=self._m.name,
+            model_hash=self._m.hash).pack()
+
+    def decode_spikes(self, buf: bytes) -> dict:
+        """Bitstream -> {"times", "group", "waveforms" (n, window, channels), "exponents",
+        "indices" (n, stages, L), "n_channels", "n_samples", "bits": {...}}."""
+        from neurocodec.quantize.entropy import decode_indices
+        from neurocodec.signals.spikes import channel_groups
+        from neurocodec.train.vq_training import E_MAX, E_MIN, denormalize
+        from neurocodec.train.vq_training import decode_indices as decode_latent
+
+        spec = self._m.spec
+        bs = container.unpack(buf, codec_id=self.codec_id, model_hash=self._m.hash)
+        if bs.n_channels < spec.channels:
+            raise BitstreamError(f"{bs.n_channels} channels in the header, the model codes groups of {spec.channels}")
+        r = PayloadReader(bs.payload)
+        stages, n_groups, n = r.unpack("<HHI", "payload header")
+        if not 1 <= stages <= spec.stages:
+            raise BitstreamError(f"{stages} VQ stages in the payload, the model has {spec.stages}")
+        if n_groups != len(channel_groups(bs.n_channels, spec.channels)):
+            raise BitstreamError(f"{n_groups} channel groups for {bs.n_channels} channels")
+        t0 = r.pos
+        per_group = decode_times_per_group(r, n_groups)
+        time_bytes = r.pos - t0
+        if sum(len(t) for t in per_group) != n:
+            raise BitstreamError("spike counts of the groups do not add up")
+        times = np.concatenate(per_group) if per_group else np.zeros(0, np.int64)
+        group = np.concatenate([np.full(len(t), g, np.int64) for g, t in enumerate(per_group)]) if per_group \
+            else np.zeros(0, np.int64)
+        if n and (times.max() >= bs.n_samples):
+            raise BitstreamError("a spike time lies past the end of the recording")
+        length = spec.latent_length
+        if n:
+            try:
+                e = decode_indices(r.stream(n, "exponents"), n, 1, E_MAX - E_MIN + 1)[:, 0] + E_MIN
+                idx = decode_indices(r.stream(n * stages * length, "indices"), n, stages * length, spec.num_codes)
+            except BitstreamError:
+                raise
+            except NeurocodecError as exc:
+                raise BitstreamError(f"entropy-coded payload: {exc}") from None
+            idx = idx.reshape(n, stages, length)
+            waves = denormalize(decode_latent(self._m.models, idx), self._m.scale, e)
+        else:
+            e = np.zeros(0, np.int64)
+            idx = np.zeros((0, stages, length), np.int64)
+            waves = np.zeros((0, spec.window, spec.channels))
+        r.done()
+        return {"times": times, "group": group, "waveforms": waves, "exponents": e, "indices": idx,
+                "n_channels": bs.n_channels, "n_samples": bs.n_samples, "fs": bs.fs,
+                "bits": {"total": 8 * len(buf), "times": 8 * time_bytes,
+                         "payload_without_times": 8 * (len(buf) - time_bytes)}}
+
+    # ------------------------------------------------------------------ recordings
+
+    def encode(self, buf: np.ndarray) -> bytes:
+        data = np.asarray(buf, np.float64)
+        if data.ndim != 2 or data.shape[1] < self.min_samples:
+            raise NeurocodecError(f"vq_cae encodes (channels, samples >= {self.min_samples}), got {data.shape}")
+        if not np.all(np.isfinite(data)):
+            raise NeurocodecError("recording contains NaN or Inf")
+        return self.encode_spikes(self.detect(data), data.shape[0], data.shape[1])
+
+    def decode(self, buf: bytes, out: np.ndarray | None = None) -> np.ndarray:
+        from neurocodec.signals.spikes import channel_groups
+
+        d = self.decode_spikes(buf)
+        spec = self._m.spec
+        rec = np.zeros((d["n_channels"], d["n_samples"]))
+        groups = channel_groups(d["n_channels"], spec.channels)
+        pre = spec.window // 3
+        order = np.argsort(d["times"], kind="stable")
+        for i in order:
+            t0 = int(d["times"][i]) - pre
+            a, b = max(t0, 0), min(t0 + spec.window, d["n_samples"])
+            if b > a:
+                rec[groups[d["group"][i]][:, None], np.arange(a, b)[None, :]] = d["waveforms"][i, a - t0: b - t0].T
+        return _fill(out, rec)
+
+    def encode_recording(self, rec) -> tuple[bytes, dict]:
+        self.units = rec.units
+        spikes = self.detect(np.asarray(rec.data, np.float64))
+        blob = self.encode_spikes(spikes, rec.n_channels, rec.n_samples)
+        d = self.decode_spikes(blob)
+        raw = len(spikes) * spikes.window * spikes.n_channels * 16
+        return blob, {"n_spikes": len(spikes), "stages": self.stages, "time_bits": d["bits"]["times"],
+                      "spike_raw_bits_16bit": raw,
+                      "cr_spikes": raw / (8 * len(blob)) if len(spikes) else 0.0}
+
+    def units_of(self, bs) -> str:
+        return bs.side.decode("utf-8", errors="replace") or "uV"
+
+
+__all__ = ["VqCaeCodec", "PayloadReader", "pack_stream", "encode_times_per_group", "decode_times_per_group"]
