@@ -71,6 +71,18 @@ FAMILIES: dict[str, Family] = {f.name: f for f in [
         },
     ),
     Family(
+        "stream", "spike-aware stream codec: decimated LFP + learned (QKeras) snippet transform coder, entropy coded",
+        "neurocodec.train.stream_codec",
+        stages={
+            "train": "neurocodec.train.stream_codec:main",
+            "hls": "neurocodec.train.stream_codec:hls_main",
+            "rtl": "neurocodec.firmware.rtl_cli:main",
+            "cosim": "neurocodec.sim.cosim_cli:main",
+            "report-hw": "neurocodec.firmware.hw_report:main",
+        },
+        codec="stream",
+    ),
+    Family(
         "gamma_cnn", "causal EMG decoder with Gamma-function kernels", "neurocodec.train.gamma_cnn",
         stages={
             "train": "neurocodec.train.gamma_training:main",

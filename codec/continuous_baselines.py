@@ -65,7 +65,7 @@ def int16_map(data: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         offset = np.floor((lo + hi) / 2.0).astype(np.float32)
         step = np.ones(data.shape[0], np.float32)
     else:
-        step = np.maximum((hi - lo) / 65535.0, 1e-30).astype(np.float32)
+        step = np.maximum((hi - lo) / 65534.0, 1e-30).astype(np.float32)
         offset = ((lo + hi) / 2.0).astype(np.float32)
     codes = np.round((data - offset.astype(np.float64)[:, None]) / step.astype(np.float64)[:, None])
     return np.clip(codes, -32768, 32767).astype(np.int16), offset, step

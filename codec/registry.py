@@ -17,6 +17,7 @@ _MODULES: list[str] = [
     "neurocodec.codec.vq",
     "neurocodec.codec.spike_baselines",
     "neurocodec.codec.continuous_baselines",
+    "neurocodec.codec.stream",
 ]
 
 
