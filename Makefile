@@ -68,7 +68,7 @@ evaluate: $(OUT)/models/$(MODEL)/config.json
 
 # Reports that write tables and figures into docs/ (minutes to tens of minutes; not in CI).
 report-cae: setup
-	$(NC) report cae --docs docs
+	$(PY) reports/cae.py --docs docs
 
 report-hw-all: setup
 	for cr in 8 32 64; do $(MAKE) report-hw MODEL=cae_cr$$cr || exit 1; done
@@ -83,13 +83,13 @@ report-vq: setup
 	$(NC) report vq_cae --doc-only --docs docs
 
 report-gamma: setup
-	$(NC) report gamma_cnn
+	$(PY) reports/gamma.py --docs docs
 
 report-spectro: setup
-	$(NC) report spectro_cae --docs docs
+	$(PY) reports/spectro.py --docs docs
 
 report-lfp: setup
-	$(NC) report lfp_gan --docs docs
+	$(PY) reports/lfp.py --docs docs
 
 bench: setup
 	$(PY) -m neurocodec.bench

@@ -44,8 +44,24 @@ class Family:
         if verb not in self.stages:
             raise UnsupportedError(
                 f"model family {self.name!r} does not support `{verb}`; it supports: {', '.join(self.verbs())}")
-        module, func = self.stages[verb].split(":")
+        module, func = self.stages[verb].rsplit(":", 1)
+        if module.endswith(".py"):  # an experiment script of the source tree's reports/ (not installed)
+            return _script_entry(module, func, verb)
         return getattr(importlib.import_module(module), func)
+
+
+def _script_entry(path: str, func: str, verb: str):
+    """`func` of a script under the source tree (e.g. reports/cae.py), loaded from its file."""
+    import importlib.util
+
+    script = Path(__file__).resolve().parent / path
+    if not script.is_file():
+        raise UnsupportedError(f"`{verb}` runs {path} of a neurocodec source checkout; it is not part of the "
+                               f"installed package (clone the repository and run `python {path}`)")
+    spec = importlib.util.spec_from_file_location(f"neurocodec_{script.stem}_script", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return getattr(module, func)
 
 
 FAMILIES: dict[str, Family] = {f.name: f for f in [
@@ -53,7 +69,7 @@ FAMILIES: dict[str, Family] = {f.name: f for f in [
         "cae", "1-D conv autoencoder for continuous recordings (seed CR 2..128 table)", "neurocodec.train.cae",
         stages={
             "train": "neurocodec.train.cae_training:main",
-            "report": "neurocodec.train.cae_report:main",
+            "report": "reports/cae.py:main",
             "hls": "neurocodec.hls.project:main",
             "rtl": "neurocodec.firmware.rtl_cli:main",
             "cosim": "neurocodec.sim.cosim_cli:main",
@@ -67,7 +83,7 @@ FAMILIES: dict[str, Family] = {f.name: f for f in [
         stages={
             "train": "neurocodec.train.vq_training:main",
             "report": "neurocodec.train.vq_report:main",
-            "hls": "neurocodec.quantize.vq_reference:hls_main",
+            "hls": "neurocodec.hls.vq_cae:main",
         },
     ),
     Family(
@@ -86,13 +102,13 @@ FAMILIES: dict[str, Family] = {f.name: f for f in [
         "gamma_cnn", "causal EMG decoder with Gamma-function kernels", "neurocodec.train.gamma_cnn",
         stages={
             "train": "neurocodec.train.gamma_training:main",
-            "report": "neurocodec.train.gamma_report:main",
-            "hls": "neurocodec.train.gamma_cnn:hls_main",
+            "report": "reports/gamma.py:main",
+            "hls": "neurocodec.hls.gamma_cnn:main",
         },
     ),
     Family(
         "spectro_cae", "spectrogram autoencoder for ECG/EEG/EMG with UMAP", "neurocodec.train.spectro_cae",
-        stages={"train": "neurocodec.train.spectro_cae:main", "report": "neurocodec.train.spectro_report:main"},
+        stages={"train": "neurocodec.train.spectro_cae:main", "report": "reports/spectro.py:main"},
     ),
     Family(
         "lfp_ae", "multichannel LFP autoencoder (pre-trains the WGAN-GP)", "neurocodec.train.lfp_ae",
@@ -100,7 +116,7 @@ FAMILIES: dict[str, Family] = {f.name: f for f in [
     ),
     Family(
         "lfp_gan", "WGAN-GP initialised from the LFP autoencoder", "neurocodec.train.lfp_gan",
-        stages={"train": "neurocodec.train.lfp_gan:main", "report": "neurocodec.train.lfp_report:main"},
+        stages={"train": "neurocodec.train.lfp_gan:main", "report": "reports/lfp.py:main"},
     ),
 ]}
 

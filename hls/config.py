@@ -159,10 +159,123 @@ def is_linear_quantizer(quantizer) -> bool:
     return _quantizer_config(quantizer, "")[0] == "quantized_bits"
 
 
-# Keras layer classes the converter understands.
-_CONV = {"QConv1D", "QConv2D", "QDense"}
-_PASS = {"Flatten", "Reshape", "MaxPooling1D", "MaxPooling2D", "Dropout", "ZeroPadding1D", "ZeroPadding2D"}
-_FOLDABLE = _CONV | {"InputLayer", "LeakyReLU", "ReLU"}
+# ----------------------------------------------------------------------------- per-layer rules
+#
+# One rule per Keras layer class, dispatched on the class name the way hls4ml's own bit-exact
+# pass (hls4ml/model/optimizer/passes/bit_exact.py) dispatches `_produce_kif` per hls layer class
+# with functools.singledispatch. A rule gets a `LayerCtx` and returns (result type, extra types);
+# a result of None marks an "opaque" layer (e.g. a family's custom hls4ml layer) that fixes its own
+# output type. A family with a custom layer registers its rule with `@type_rule("ClassName")`.
+
+
+@dataclass
+class LayerCtx:
+    layer: object  # the Keras layer
+    cls: str
+    name: str
+    config: dict  # its get_config() entry
+    t_ins: list  # FixedType of each input (None for an opaque producer)
+    consumers: list  # Keras layers reading its output
+
+    @property
+    def t_in(self) -> FixedType:
+        if len(self.t_ins) != 1:
+            raise UnsupportedModelError(f"unsupported layer {self.name} ({self.cls}): layers with several inputs")
+        if self.t_ins[0] is None:
+            raise UnsupportedModelError(f"layer {self.name} ({self.cls}): input type unknown")
+        return self.t_ins[0]
+
+
+TYPE_RULES: dict = {}
+FOLDABLE: set = set()  # classes that compute exactly and cast once to their result type
+PASS_THROUGH: set = set()  # classes whose result is their input type (hls4ml may remove them)
+
+
+def type_rule(*class_names, foldable: bool = False, passthrough: bool = False):
+    """Register `rule(ctx) -> (result FixedType | None, {type key: FixedType})` for Keras classes."""
+    def register(rule):
+        for c in class_names:
+            TYPE_RULES[c] = rule
+            if foldable:
+                FOLDABLE.add(c)
+            if passthrough:
+                PASS_THROUGH.add(c)
+        return rule
+    return register
+
+
+@type_rule("InputLayer", foldable=True)
+def _input_rule(ctx: LayerCtx):
+    q = ctx.consumers[0] if len(ctx.consumers) == 1 else None
+    if q is None or type(q).__name__ != "QActivation":
+        raise UnsupportedModelError(
+            f"input {ctx.name} must feed a single QActivation(quantized_bits) input quantizer to fix its type")
+    return quantizer_type(q.quantizer, f"{q.name} (input quantizer)"), {}
+
+
+@type_rule("QActivation")
+def _qactivation_rule(ctx: LayerCtx):
+    return quantizer_type(ctx.layer.quantizer, ctx.name), {}
+
+
+@type_rule("QConv1D", "QConv2D", "QDense", foldable=True)
+def _conv_rule(ctx: LayerCtx):
+    act = ctx.config.get("activation", "linear")
+    if act not in ("linear", None):
+        raise UnsupportedModelError(
+            f"unsupported layer {ctx.name} ({ctx.cls}) with built-in activation {act!r}: use a separate QActivation")
+    layer = ctx.layer
+    t_in = ctx.t_in
+    w_t = quantizer_type(layer.kernel_quantizer_internal, f"{ctx.name} kernel").exact()
+    b_t = quantizer_type(layer.bias_quantizer_internal, f"{ctx.name} bias").exact() if layer.use_bias else None
+    kernel = layer.get_weights()[0]
+    n_ops = int(math.prod(kernel.shape[:-1]))  # taps * input channels (or inputs for Dense)
+    acc = accumulator_type(t_in, w_t, n_ops, b_t)
+    return acc, {"weight": w_t, "bias": b_t if b_t is not None else w_t, "accum": acc}
+
+
+@type_rule("LeakyReLU", foldable=True)
+def _leaky_rule(ctx: LayerCtx):
+    alpha = float(ctx.config.get("alpha", ctx.config.get("negative_slope", 0.3)))
+    p_t = constant_type(alpha)
+    return union_type(ctx.t_in, product_type(ctx.t_in, p_t)), {"param": p_t}
+
+
+@type_rule("ReLU", foldable=True)
+def _relu_rule(ctx: LayerCtx):
+    extra = {k: ctx.config.get(k) for k in ("max_value", "negative_slope", "threshold")}
+    if extra["max_value"] is not None or (extra["negative_slope"] or 0) != 0 or (extra["threshold"] or 0) != 0:
+        raise UnsupportedModelError(f"unsupported layer {ctx.name} (ReLU with max_value/slope/threshold)")
+    return ctx.t_in, {}
+
+
+@type_rule("Activation")
+def _activation_rule(ctx: LayerCtx):
+    act = ctx.config.get("activation")
+    if act not in ("linear", "relu"):
+        raise _unsupported(ctx.name, f"Activation({act})")
+    return ctx.t_in, {}
+
+
+@type_rule("Add")
+def _add_rule(ctx: LayerCtx):
+    if len(ctx.t_ins) < 2 or any(t is None for t in ctx.t_ins):
+        raise UnsupportedModelError(f"layer {ctx.name} (Add): needs two or more typed inputs")
+    u = union_type(*ctx.t_ins)
+    return make_type(u.int_bits + len(ctx.t_ins) - 1, u.frac, u.signed), {}
+
+
+@type_rule("Flatten", "Reshape", "MaxPooling1D", "MaxPooling2D", "Dropout", "ZeroPadding1D", "ZeroPadding2D",
+           passthrough=True)
+def _pass_rule(ctx: LayerCtx):
+    return ctx.t_in, {}
+
+
+def _unsupported(name: str, what: str) -> UnsupportedModelError:
+    listed = sorted(c for c in TYPE_RULES if c not in ("InputLayer", "Activation"))
+    return UnsupportedModelError(
+        f"unsupported layer {name} ({what}): no bit-exact hls4ml conversion "
+        f"(supported: {', '.join(listed)}, Activation(linear/relu))")
 
 
 def _inbound_names(layer_cfg: dict, previous: str | None) -> list[str]:
@@ -178,88 +291,37 @@ def _inbound_names(layer_cfg: dict, previous: str | None) -> list[str]:
 
 
 def propagate_types(model) -> dict[str, dict]:
-    """Exact hls4ml precisions for every Keras layer of a QKeras model.
+    """Exact hls4ml precisions for every Keras layer of a QKeras model, one rule per layer class.
 
-    Returns {layer_name: {"class": ..., "types": {hls4ml type key: FixedType}, "folded_into": name|None}}.
-    Raises UnsupportedModelError naming the first layer that cannot be converted bit-exactly."""
+    Returns {layer_name: {"class", "types": {hls4ml type key: FixedType}, "result": FixedType | None,
+    "inputs": [names], "folded_into": name | None}}. Raises UnsupportedModelError naming the first
+    layer that cannot be converted bit-exactly."""
     cfg = model.get_config()
     layer_cfgs = cfg["layers"]
     by_name = {layer.name: layer for layer in model.layers}
+    if "inbound_nodes" not in layer_cfgs[0] and layer_cfgs[0]["class_name"] != "InputLayer":
+        raise UnsupportedModelError("Sequential models need an explicit InputLayer; use a functional model")
     inbound: dict[str, list[str]] = {}
     previous = None
     for lc in layer_cfgs:
         name = lc["config"]["name"]
         inbound[name] = _inbound_names(lc, previous)
         previous = name
-    if "inbound_nodes" not in layer_cfgs[0] and layer_cfgs[0]["class_name"] != "InputLayer":
-        # Sequential without an explicit InputLayer entry: not worth supporting
-        raise UnsupportedModelError("Sequential models need an explicit InputLayer; use a functional model")
     consumers: dict[str, list[str]] = {n: [] for n in inbound}
     for name, srcs in inbound.items():
-        if len(srcs) > 1:
-            cls = next(lc["class_name"] for lc in layer_cfgs if lc["config"]["name"] == name)
-            raise UnsupportedModelError(f"unsupported layer {name} ({cls}): layers with several inputs")
         for s in srcs:
             consumers[s].append(name)
 
-    out: dict[str, FixedType] = {}
     info: dict[str, dict] = {}
     for lc in layer_cfgs:
         cls, name = lc["class_name"], lc["config"]["name"]
-        layer = by_name[name]
-        src = inbound[name][0] if inbound[name] else None
-        t_in = out.get(src) if src is not None else None
-        types: dict[str, FixedType] = {}
-        if cls == "InputLayer":
-            nxt = consumers[name]
-            q = by_name[nxt[0]] if len(nxt) == 1 else None
-            if q is None or type(q).__name__ != "QActivation":
-                raise UnsupportedModelError(
-                    f"input {name} must feed a single QActivation(quantized_bits) input quantizer to fix its type"
-                )
-            res = quantizer_type(q.quantizer, f"{q.name} (input quantizer)")
-        elif cls == "QActivation":
-            res = quantizer_type(layer.quantizer, name)
-        elif cls in _CONV:
-            act = lc["config"].get("activation", "linear")
-            if act not in ("linear", None):
-                raise UnsupportedModelError(
-                    f"unsupported layer {name} ({cls}) with built-in activation {act!r}: use a separate QActivation"
-                )
-            w_t = quantizer_type(layer.kernel_quantizer_internal, f"{name} kernel").exact()
-            b_t = None
-            if layer.use_bias:
-                b_t = quantizer_type(layer.bias_quantizer_internal, f"{name} bias").exact()
-            kernel = layer.get_weights()[0]
-            n_ops = int(math.prod(kernel.shape[:-1]))  # taps * input channels (or inputs for Dense)
-            acc = accumulator_type(t_in, w_t, n_ops, b_t)
-            types = {"weight": w_t, "bias": b_t if b_t is not None else w_t, "accum": acc}
-            res = acc
-        elif cls == "LeakyReLU":
-            alpha = float(lc["config"].get("alpha", lc["config"].get("negative_slope", 0.3)))
-            p_t = constant_type(alpha)
-            types = {"param": p_t}
-            res = union_type(t_in, product_type(t_in, p_t))
-        elif cls == "ReLU":
-            extra = {k: lc["config"].get(k) for k in ("max_value", "negative_slope", "threshold")}
-            if extra["max_value"] is not None or (extra["negative_slope"] or 0) != 0 or (extra["threshold"] or 0) != 0:
-                raise UnsupportedModelError(f"unsupported layer {name} (ReLU with max_value/slope/threshold)")
-            res = t_in
-        elif cls == "Activation" and lc["config"].get("activation") in ("linear", "relu"):
-            res = t_in
-        elif cls in _PASS:
-            res = t_in
-        else:
-            what = cls if cls != "Activation" else f"Activation({lc['config'].get('activation')})"
-            raise UnsupportedModelError(
-                f"unsupported layer {name} ({what}): no bit-exact hls4ml conversion "
-                f"(supported: QConv1D/QConv2D/QDense, QActivation(quantized_bits), LeakyReLU, ReLU, "
-                f"{', '.join(sorted(_PASS))})"
-            )
-        if res is None:
-            raise UnsupportedModelError(f"layer {name} ({cls}): input type unknown")
-        out[name] = res
-        info[name] = {"class": cls, "types": types, "result": res, "folded_into": None}
+        rule = TYPE_RULES.get(cls)
+        if rule is None:
+            raise _unsupported(name, cls)
+        ctx = LayerCtx(by_name[name], cls, name, lc["config"], [info[s]["result"] for s in inbound[name]],
+                       [by_name[c] for c in consumers[name]])
+        res, types = rule(ctx)
+        info[name] = {"class": cls, "types": types, "result": res, "inputs": inbound[name], "folded_into": None}
 
     # Fold a quantized_bits QActivation into its producer when the producer computes exactly and
     # casts once: producer result := quantizer type; the QActivation becomes an identity.
@@ -267,8 +329,7 @@ def propagate_types(model) -> dict[str, dict]:
         if d["class"] != "QActivation":
             continue
         src = inbound[name][0]
-        linear = is_linear_quantizer(by_name[name].quantizer)
-        if linear and info[src]["class"] in _FOLDABLE and consumers[src] == [name]:
+        if is_linear_quantizer(by_name[name].quantizer) and info[src]["class"] in FOLDABLE and consumers[src] == [name]:
             info[src]["result"] = d["result"]
             d["folded_into"] = src
     return info
@@ -296,8 +357,10 @@ def hls_config_for(model, io_type: str = "io_stream", backend: str = "Vitis", re
         prec = lc.setdefault("Precision", {})
         for key, t in d["types"].items():
             prec[key] = t.hls()
+        if d["result"] is None:  # opaque layer (a family's custom hls4ml layer): its own types
+            continue
         prec["result"] = d["result"].hls()
-        if d["class"] in _PASS:  # e.g. MaxPooling 'accum': the max of exact values is exact
+        if d["class"] in PASS_THROUGH:  # e.g. MaxPooling 'accum': the max of exact values is exact
             for key, v in list(prec.items()):
                 if str(v).lower() == "auto":
                     prec[key] = d["result"].hls()
@@ -306,10 +369,11 @@ def hls_config_for(model, io_type: str = "io_stream", backend: str = "Vitis", re
         # hls4ml splits a conv's activation='linear' into '<name>_linear': give it the same type
         # so it is removed as an identity instead of casting to the model default.
         linear = f"{name}_linear"
-        if d["class"] in _CONV and linear in layers:
+        if linear in layers:
             layers[linear].setdefault("Precision", {})["result"] = d["result"].hls()
+    opaque = {n for n, d in info.items() if d["result"] is None}
     leftovers = [
-        f"{n}.{k}" for n, lc in layers.items() for k, v in lc.get("Precision", {}).items()
+        f"{n}.{k}" for n, lc in layers.items() if n not in opaque for k, v in lc.get("Precision", {}).items()
         if k != "table" and str(v).lower() == "auto"
     ]
     if leftovers:
@@ -322,7 +386,8 @@ def expected_types(model) -> dict[str, dict[str, str]]:
     res = {}
     for name, d in propagate_types(model).items():
         res[name] = {k: v.ap() for k, v in d["types"].items()}
-        res[name]["result"] = d["result"].ap()
+        if d["result"] is not None:
+            res[name]["result"] = d["result"].ap()
         if d["folded_into"]:
             res[name]["folded_into"] = d["folded_into"]
     return res

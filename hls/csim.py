@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neurocodec.files import write_json_atomic  # noqa: F401  (re-exported for callers)
+from neurocodec.files import save_with_atomic, write_json_atomic, write_text_atomic
 
 
 class CsimError(NeurocodecError, RuntimeError):
@@ -40,7 +40,7 @@ def compile_csim(hls_model, log_path: Path | None = None) -> dict:
         raise CsimError(f"C simulation build failed in {hls_model.config.get_output_dir()}: {e}\n{buf.getvalue()[-4000:]}") from e
     finally:
         if log_path is not None:
-            Path(log_path).write_text(buf.getvalue())
+            write_text_atomic(log_path, buf.getvalue())
     return {"wall_seconds": round(time.perf_counter() - t0, 3), "cpu_seconds": round(_cpu_seconds() - c0, 3)}
 
 
@@ -58,29 +58,42 @@ def layer_precisions(hls_model) -> list[dict]:
     return rows
 
 
-def csim_compare(hls_model, input_codes, ie, reference=None, report_path="default", extra: dict | None = None) -> dict:
+def _as_reference(ref, reference):
+    """An IntReference from the new-style argument (anything with .run) or the legacy (ie, reference(codes, ie))."""
+    if reference is not None:
+        return lambda c: reference(c, ref)
+    if hasattr(ref, "run"):
+        return ref.run
+    if ref is None:
+        raise ValueError("csim_compare needs an integer reference (an IntReference or reference=callable)")
+    from neurocodec.quantize.reference import encode_int
+
+    return lambda c: encode_int(c, ref)
+
+
+def csim_compare(hls_model, input_codes, ref, reference=None, report_path="default", extra: dict | None = None) -> dict:
     """Run the compiled C simulation on integer input codes and compare with the integer reference.
 
-    input_codes: (n, length) ints on the hls input grid (value = code / 2**input_frac, input_frac
-    taken from the hls model's input type). reference(input_codes, ie) -> integer output codes
-    (default neurocodec.quantize.reference.encode_int). The hls outputs are converted to codes with
-    the output type's fractional bits and compared exactly.
+    ref: an `IntReference` (`ref.run(codes) -> codes`; the cae IntEncoder, gamma's IntDecoder,
+    vq's index reference...). Legacy form: ref is any object and reference(codes, ref) -> codes
+    (the default for an IntEncoder is encode_int). input_codes: (n, ...) ints on the hls input grid
+    (value = code / 2**input_frac, input_frac taken from the hls model's input type); a vector is
+    flattened for the C simulation, the reference sees the codes as given. The hls outputs are
+    converted to codes with the output type's fractional bits and compared exactly.
 
     Writes the report as JSON to `report_path` ("default": <project>/csim_report.json, None: no file)
     and returns it: n_vectors, n_samples, n_outputs, mismatches, mismatched_vectors, bit_exact, ..."""
-    if reference is None:
-        from neurocodec.quantize.reference import encode_int as reference
+    run = _as_reference(ref, reference)
     if getattr(hls_model, "_top_function_lib", None) is None:
         raise CsimError("hls model is not compiled: call compile_csim(hls_model) / hls_model.compile() first")
-    codes = np.asarray(input_codes)
-    if codes.ndim == 3 and codes.shape[-1] == 1:
-        codes = codes[..., 0]
-    if codes.ndim != 2 or codes.shape[0] == 0:
-        raise ValueError(f"input codes must have shape (n_vectors, length), got {np.shape(input_codes)}")
-    if not np.issubdtype(codes.dtype, np.integer):
-        if not np.array_equal(codes, np.round(codes)):
+    given = np.asarray(input_codes)
+    if given.ndim < 2 or given.shape[0] == 0:
+        raise ValueError(f"input codes must have shape (n_vectors, ...), got {np.shape(input_codes)}")
+    if not np.issubdtype(given.dtype, np.integer):
+        if not np.array_equal(given, np.round(given)):
             raise ValueError("input codes must be integers")
-        codes = codes.astype(np.int64)
+        given = given.astype(np.int64)
+    codes = given.reshape(given.shape[0], -1)
     in_var = hls_model.get_input_variables()[0]
     out_var = hls_model.get_output_variables()[0]
     in_p, out_p = _precision_of(in_var), _precision_of(out_var)
@@ -92,7 +105,7 @@ def csim_compare(hls_model, input_codes, ie, reference=None, report_path="defaul
     if codes.min() < lo or codes.max() > hi:
         raise ValueError(f"input codes outside [{lo}, {hi}] of the hls input type {in_p}")
 
-    expected = np.asarray(reference(codes, ie)).reshape(codes.shape[0], -1).astype(np.int64)
+    expected = np.asarray(run(given)).reshape(codes.shape[0], -1).astype(np.int64)
     if expected.shape[1] != out_var.size():
         raise ValueError(f"reference gives {expected.shape[1]} outputs per vector, the hls model {out_var.size()}")
 
@@ -142,7 +155,7 @@ def csim_compare(hls_model, input_codes, ie, reference=None, report_path="defaul
         write_json_atomic(Path(report_path), report)
         report["report_path"] = str(report_path)
         # the C simulation's own output codes, for comparison with other implementations (RTL)
-        np.save(Path(report_path).with_name("csim_output_codes.npy"), got)
+        save_with_atomic(Path(report_path).with_name("csim_output_codes.npy"), lambda tmp: np.save(tmp, got))
     report["output_codes"] = got
     return report
 

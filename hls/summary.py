@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from neurocodec import paths
+from neurocodec.files import write_text_atomic
 
 
 def main(argv=None) -> int:
@@ -39,8 +40,7 @@ def main(argv=None) -> int:
         print(f"neurocodec hls-summary: error: no C-simulation report for {', '.join(missing)} (run `make hls MODEL=...`)", file=sys.stderr)
         return 2
     out = Path(a.docs) / "hls_cae.md"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines) + "\n")
+    write_text_atomic(out, "\n".join(lines) + "\n")
     print(f"wrote {out}")
     return 0
 

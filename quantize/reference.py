@@ -12,10 +12,33 @@ with `encode_int`. Per layer (t = output position, k = tap, c = input channel):
 with zero padding outside the segment ('same' padding: pad_left = 3, pad_right = 3 for k=8, s=2).
 """
 from dataclasses import asdict, dataclass, field
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from neurocodec.errors import NeurocodecError
 from neurocodec.quantize.fixed_point import quantize_to_int, requantize, shift_round_half_even
+
+
+class IntReferenceError(NeurocodecError):
+    """A model the integer reference cannot describe, or input codes it cannot take."""
+
+
+@runtime_checkable
+class IntReference(Protocol):
+    """The one integer-reference interface of every family's hardware form (what the hls4ml C
+    simulation, the RTL and the cosim are compared with): integer input codes on 2**-input_frac ->
+    integer output codes on 2**-output_frac, computed with integer arithmetic only.
+
+    Implemented by the cae `IntEncoder`, gamma_cnn's `IntDecoder` and vq_cae's index reference
+    (neurocodec.hls.vq_cae.VqIndexReference)."""
+
+    input_frac: int
+
+    @property
+    def output_frac(self) -> int: ...
+
+    def run(self, codes: np.ndarray) -> np.ndarray: ...
 
 
 @dataclass
@@ -71,6 +94,14 @@ class IntEncoder:
             n = (n + layer.pad_left + layer.pad_right - layer.kernel) // layer.stride + 1
         return n, self.layers[-1].out_channels
 
+    @property
+    def output_frac(self) -> int:
+        return self.layers[-1].out_frac
+
+    def run(self, codes: np.ndarray) -> np.ndarray:
+        """IntReference: (n, length) input codes -> (n, latent_len, channels) latent codes."""
+        return encode_int(codes, self)
+
     def to_dict(self) -> dict:
         d = asdict(self)
         for layer in d["layers"]:
@@ -91,11 +122,11 @@ def quantizer_format(quantizer) -> tuple[int, int, bool]:
     """(bits, frac, signed) of a QKeras quantized_bits with alpha=1."""
     name = type(quantizer).__name__
     if name != "quantized_bits":
-        raise ValueError(f"unsupported quantizer {name}: the integer reference handles quantized_bits only")
+        raise IntReferenceError(f"unsupported quantizer {name}: the integer reference handles quantized_bits only")
     if quantizer.alpha not in (1, 1.0):
-        raise ValueError(f"quantizer alpha={quantizer.alpha!r} is a scale factor; the reference needs alpha=1")
+        raise IntReferenceError(f"quantizer alpha={quantizer.alpha!r} is a scale factor; the reference needs alpha=1")
     if getattr(quantizer, "symmetric", 0):
-        raise ValueError("symmetric quantized_bits is not supported by the integer reference")
+        raise IntReferenceError("symmetric quantized_bits is not supported by the integer reference")
     signed = bool(quantizer.keep_negative)
     bits = int(quantizer.bits)
     frac = bits - int(signed) - int(quantizer.integer)
@@ -106,10 +137,10 @@ def extract_int_encoder(encoder, alpha_frac_bits: int = 8) -> IntEncoder:
     """Integer description of a QKeras `cae` encoder built by neurocodec.train.cae."""
     layers_by_name = {layer.name: layer for layer in encoder.layers}
     if "enc_input_q" not in layers_by_name:
-        raise ValueError("encoder has no input quantizer 'enc_input_q': was it built with quant=None (float)?")
+        raise IntReferenceError("encoder has no input quantizer 'enc_input_q': was it built with quant=None (float)?")
     in_bits, in_frac, in_signed = quantizer_format(layers_by_name["enc_input_q"].quantizer)
     if in_signed:
-        raise ValueError("the encoder input quantizer must be unsigned (min-max normalized input)")
+        raise IntReferenceError("the encoder input quantizer must be unsigned (min-max normalized input)")
     segment_length = int(encoder.input_shape[1])
     result = IntEncoder(in_bits, in_frac, segment_length)
     frac = in_frac
@@ -121,7 +152,7 @@ def extract_int_encoder(encoder, alpha_frac_bits: int = 8) -> IntEncoder:
         alpha = float(layers_by_name[f"enc{i}_leaky"].alpha)
         alpha_num = alpha * 2**alpha_frac_bits
         if alpha_num != int(alpha_num):
-            raise ValueError(f"leaky slope {alpha} of enc{i} is not a multiple of 2**-{alpha_frac_bits}")
+            raise IntReferenceError(f"leaky slope {alpha} of enc{i} is not a multiple of 2**-{alpha_frac_bits}")
         w_bits, w_frac, _ = quantizer_format(conv.kernel_quantizer_internal)
         b_bits, b_frac, _ = quantizer_format(conv.bias_quantizer_internal)
         kernel, bias = conv.get_weights()
@@ -130,10 +161,10 @@ def extract_int_encoder(encoder, alpha_frac_bits: int = 8) -> IntEncoder:
         k = conv.kernel_size[0]
         s = conv.strides[0]
         if conv.padding != "same":
-            raise ValueError(f"{conv.name}: only 'same' padding is supported, got {conv.padding!r}")
+            raise IntReferenceError(f"{conv.name}: only 'same' padding is supported, got {conv.padding!r}")
         pad_total = k - s  # 'same' padding for an even input length and stride dividing it
         if b_frac > w_frac + frac:
-            raise ValueError(f"{conv.name}: bias is finer (2**-{b_frac}) than the product grid")
+            raise IntReferenceError(f"{conv.name}: bias is finer (2**-{b_frac}) than the product grid")
         result.layers.append(
             IntConvLayer(
                 weights=w_int,
@@ -155,7 +186,7 @@ def extract_int_encoder(encoder, alpha_frac_bits: int = 8) -> IntEncoder:
         frac = out_frac
         i += 1
     if not result.layers:
-        raise ValueError("no encoder convolution layers named enc1_conv, enc2_conv, ... found")
+        raise IntReferenceError("no encoder convolution layers named enc1_conv, enc2_conv, ... found")
     return result
 
 
@@ -187,10 +218,10 @@ def encode_int(x_codes: np.ndarray, enc: IntEncoder, upto: int | None = None) ->
     if x.ndim == 2:
         x = x[:, :, None]
     if x.ndim != 3 or x.shape[1] != enc.segment_length or x.shape[2] != 1:
-        raise ValueError(f"expected input codes of shape (n, {enc.segment_length}), got {np.shape(x_codes)}")
+        raise IntReferenceError(f"expected input codes of shape (n, {enc.segment_length}), got {np.shape(x_codes)}")
     lo, hi = 0, (1 << enc.input_bits) - 1
     if x.min() < lo or x.max() > hi:
-        raise ValueError(f"input codes outside [{lo}, {hi}] for {enc.input_bits}-bit unsigned input")
+        raise IntReferenceError(f"input codes outside [{lo}, {hi}] for {enc.input_bits}-bit unsigned input")
     for layer in enc.layers[:upto]:
         x = conv_layer_int(x, layer)
     return x
@@ -201,6 +232,8 @@ def latent_to_real(codes: np.ndarray, enc: IntEncoder) -> np.ndarray:
 
 
 __all__ = [
+    "IntReference",
+    "IntReferenceError",
     "IntConvLayer",
     "IntEncoder",
     "extract_int_encoder",

@@ -24,7 +24,6 @@ from __future__ import annotations
 from neurocodec.errors import NeurocodecError
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -305,328 +304,38 @@ def encode_int_rvq(codes, enc: IntVqEncoder, stages: int | None = None,
 
 
 # ----------------------------------------------------------------------------- HLS project
-#
-# hls4ml converts the hardware encoder (train.vq_cae.build_hw_encoder): QConv1D / QActivation /
-# LeakyReLU / Add, with exact per-layer types computed here (neurocodec.hls.config's helpers:
-# accumulators wide enough to be exact, every quantized_bits QActivation folded into its
-# producer as fixed<b, i, RND_CONV, SAT>, i.e. QKeras' round-half-even + clip), and the codeword
-# search's argmin as a custom hls4ml layer registered through hls4ml's extension API
-# (CodewordArgmin -> HCodewordArgmin -> nnet::codeword_argmin in nnet_codeword_argmin.h): a
-# sequential scan with a strict '<', so ties keep the lowest index. io_parallel only.
-
-ARGMIN_HEADER = """#ifndef NNET_CODEWORD_ARGMIN_H_
-#define NNET_CODEWORD_ARGMIN_H_
-
-#include "nnet_common.h"
-
-namespace nnet {
-
-struct codeword_argmin_config {
-    static const unsigned n_vectors = 1;
-    static const unsigned n_codes = 2;
-};
-
-// index[l] = lowest k with scores[l][k] == min_j scores[l][j]  (row-major (n_vectors, n_codes))
-template <class data_T, class res_T, typename CONFIG_T>
-void codeword_argmin(data_T scores[CONFIG_T::n_vectors * CONFIG_T::n_codes], res_T index[CONFIG_T::n_vectors]) {
-VectorLoop:
-    for (unsigned l = 0; l < CONFIG_T::n_vectors; l++) {
-        data_T best = scores[l * CONFIG_T::n_codes];
-        res_T best_k = 0;
-    CodeLoop:
-        for (unsigned k = 1; k < CONFIG_T::n_codes; k++) {
-            if (scores[l * CONFIG_T::n_codes + k] < best) {
-                best = scores[l * CONFIG_T::n_codes + k];
-                best_k = k;
-            }
-        }
-        index[l] = best_k;
-    }
+# The hardware flow of vq_cae lives in neurocodec.hls.vq_cae (the one shared hls4ml flow plus the
+# argmin layer); its names stay importable from here.
+_HLS_NAMES = {
+    "convert_vq_encoder": "convert_vq_encoder",
+    "hls_csim_check": "hls_csim_check",
+    "hls_main": "main",
+    "build_vq_hls_for_model_dir": "build_vq_hls_for_model_dir",
 }
 
-} // namespace nnet
 
-#endif
-"""
+def __getattr__(name):
+    if name in _HLS_NAMES:
+        from neurocodec.hls import vq_cae
 
-_REGISTERED: set = set()
+        return getattr(vq_cae, _HLS_NAMES[name])
+    if name == "hw_encoder_types":
+        from neurocodec.hls import vq_cae  # noqa: F401  (registers the argmin's type rule)
+        from neurocodec.hls.config import propagate_types
 
+        return propagate_types
+    if name == "vq_hls_config":
+        from neurocodec.hls import vq_cae  # noqa: F401
+        from neurocodec.hls.config import hls_config_for
 
-def _register_argmin_extension(backend_name: str, work_dir: Path) -> None:
-    """Register CodewordArgmin with hls4ml's extension API (once per process and backend)."""
-    from neurocodec.train.backend import use_tf_keras_as_keras
-
-    use_tf_keras_as_keras()
-    import hls4ml
-    from hls4ml.backends.template import FunctionCallTemplate, LayerConfigTemplate
-    from hls4ml.model.layers import Layer
-    from hls4ml.model.types import IntegerPrecisionType
-
-    if "layer" not in _REGISTERED:
-        class HCodewordArgmin(Layer):
-            def initialize(self):
-                inp = self.get_input_variable()
-                n_vec, n_codes = int(self.get_attr("n_vectors")), int(self.get_attr("n_codes"))
-                if inp.size() != n_vec * n_codes:
-                    raise VqReferenceError("CodewordArgmin input size mismatch")
-                bits = max(1, (n_codes - 1).bit_length())
-                self.add_output_variable([n_vec], precision=IntegerPrecisionType(width=bits, signed=False))
-
-        def parse_codeword_argmin(keras_layer, input_names, input_shapes, data_reader):
-            shape = input_shapes[0]
-            if len(shape) != 3:
-                raise VqReferenceError(f"CodewordArgmin expects (batch, L, K) scores, got {shape}")
-            layer = {"class_name": "HCodewordArgmin", "name": keras_layer["config"]["name"],
-                     "n_vectors": int(shape[1]), "n_codes": int(shape[2])}
-            if input_names is not None:
-                layer["inputs"] = input_names
-            return layer, [shape[0], shape[1]]
-
-        hls4ml.converters.register_keras_v2_layer_handler("CodewordArgmin", parse_codeword_argmin)
-        hls4ml.model.layers.register_layer("HCodewordArgmin", HCodewordArgmin)
-        _REGISTERED.add("layer")
-        globals()["_HCodewordArgmin"] = HCodewordArgmin
-    if backend_name not in _REGISTERED:
-        cls = globals()["_HCodewordArgmin"]
-
-        class ArgminConfigTemplate(LayerConfigTemplate):
-            def __init__(self):
-                super().__init__(cls)
-                self.template = ("struct config{index} : nnet::codeword_argmin_config {{\n"
-                                 "    static const unsigned n_vectors = {n_vectors};\n"
-                                 "    static const unsigned n_codes = {n_codes};\n}};\n")
-
-            def format(self, node):
-                return self.template.format(**self._default_config_params(node))
-
-        class ArgminFunctionTemplate(FunctionCallTemplate):
-            def __init__(self):
-                super().__init__(cls, include_header=["nnet_utils/nnet_codeword_argmin.h"])
-                self.template = "nnet::codeword_argmin<{input_t}, {output_t}, {config}>({input}, {output});"
-
-            def format(self, node):
-                return self.template.format(**self._default_function_params(node))
-
-        backend = hls4ml.backends.get_backend(backend_name)
-        backend.register_template(ArgminConfigTemplate)
-        backend.register_template(ArgminFunctionTemplate)
-        work_dir.mkdir(parents=True, exist_ok=True)
-        header = work_dir / "nnet_codeword_argmin.h"
-        header.write_text(ARGMIN_HEADER)
-        backend.register_source(header)
-        _REGISTERED.add(backend_name)
-
-
-def _inbound_layers(layer) -> list:
-    inb = layer._inbound_nodes[0].inbound_layers
-    return list(inb) if isinstance(inb, (list, tuple)) else [inb]
-
-
-def hw_encoder_types(model) -> dict:
-    """Exact hls4ml types of every layer of a hardware encoder (build_hw_encoder):
-    {name: {"class", "types": {key: FixedType}, "result": FixedType | None}}."""
-    import math
-
-    from neurocodec.hls.config import (accumulator_type, constant_type, make_type, product_type, quantizer_type,
-                                       union_type)
-
-    out, info, consumers = {}, {}, {}
-    for lay in model.layers:
-        for src in _inbound_layers(lay) if lay._inbound_nodes and not type(lay).__name__ == "InputLayer" else []:
-            consumers.setdefault(src.name, []).append(lay.name)
-    for lay in model.layers:
-        cls, name = type(lay).__name__, lay.name
-        srcs = [] if cls == "InputLayer" else [s.name for s in _inbound_layers(lay)]
-        t_in = out.get(srcs[0]) if srcs else None
-        types = {}
-        if cls == "InputLayer":
-            nxt = consumers.get(name, [])
-            q = model.get_layer(nxt[0]) if len(nxt) == 1 else None
-            if q is None or type(q).__name__ != "QActivation":
-                raise VqReferenceError("the encoder input must feed one QActivation input quantizer")
-            res = quantizer_type(q.quantizer, q.name)
-        elif cls == "QActivation":
-            res = quantizer_type(lay.quantizer, name)
-        elif cls == "QConv1D":
-            w_t = quantizer_type(lay.kernel_quantizer_internal, f"{name} kernel").exact()
-            b_t = quantizer_type(lay.bias_quantizer_internal, f"{name} bias").exact()
-            kernel = lay.get_weights()[0]
-            acc = accumulator_type(t_in, w_t, int(math.prod(kernel.shape[:-1])), b_t)
-            types = {"weight": w_t, "bias": b_t, "accum": acc}
-            res = acc
-        elif cls == "LeakyReLU":
-            p_t = constant_type(float(lay.alpha))
-            types = {"param": p_t}
-            res = union_type(t_in, product_type(t_in, p_t))
-        elif cls == "Add":
-            ts = [out[s] for s in srcs]
-            u = union_type(*ts)
-            res = make_type(u.int_bits + 1, u.frac, u.signed)
-        elif cls == "CodewordArgmin":
-            res = None
-        else:
-            raise VqReferenceError(f"unsupported layer {name} ({cls}) in the vq_cae hardware encoder")
-        out[name] = res
-        info[name] = {"class": cls, "types": types, "result": res, "inputs": srcs, "folded_into": None}
-    foldable = {"InputLayer", "QConv1D", "LeakyReLU"}
-    for name, d in info.items():
-        if d["class"] != "QActivation":
-            continue
-        src = d["inputs"][0]
-        if info[src]["class"] in foldable and consumers.get(src) == [name]:
-            info[src]["result"] = d["result"]
-            d["folded_into"] = src
-    return info
-
-
-def vq_hls_config(model, backend: str = "Vitis", reuse_factor: int = 1) -> dict:
-    from neurocodec.train.backend import use_tf_keras_as_keras
-
-    info = hw_encoder_types(model)
-    use_tf_keras_as_keras()
-    import hls4ml
-
-    cfg = hls4ml.utils.config_from_keras_model(model, granularity="name", backend=backend)
-    cfg["Model"]["ReuseFactor"] = reuse_factor
-    cfg["Model"]["Strategy"] = "Latency"
-    layers = cfg["LayerName"]
-    for name, d in info.items():
-        lc = layers.setdefault(name, {})
-        prec = lc.setdefault("Precision", {})
-        for key, t in d["types"].items():
-            prec[key] = t.hls()
-        if d["result"] is not None:
-            prec["result"] = d["result"].hls()
-        linear = f"{name}_linear"
-        if linear in layers and d["result"] is not None:
-            layers[linear].setdefault("Precision", {})["result"] = d["result"].hls()
-    return cfg
-
-
-def convert_vq_encoder(hw_model, out_dir, backend: str = "Vitis", part: str = "xcu250-figd2104-2L-e",
-                       clock_period_ns: float = 10, tb_inputs=None, tb_outputs=None):
-    """Write the hls4ml project (io_parallel) of a hardware encoder with its argmin layer."""
-    import contextlib
-    import io
-    import shutil
-
-    out_dir = Path(out_dir).resolve()
-    if out_dir.exists() and any(out_dir.iterdir()):
-        if not (out_dir / "hls4ml_config.yml").exists():
-            raise VqReferenceError(f"{out_dir} is not empty and holds no hls4ml project; not overwriting")
-        shutil.rmtree(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    _register_argmin_extension(backend, out_dir.parent / ".vq_hls_ext")
-    cfg = vq_hls_config(hw_model, backend)
-    import hls4ml
-
-    tb = {}
-    for key, data, fname in (("input_data_tb", tb_inputs, "tb_inputs.npy"), ("output_data_tb", tb_outputs, "tb_outputs.npy")):
-        if data is not None:
-            np.save(out_dir / fname, np.asarray(data, np.float64).reshape(len(data), -1))
-            tb[key] = str(out_dir / fname)
-    log = io.StringIO()
-    with contextlib.redirect_stdout(log):
-        hls_model = hls4ml.converters.convert_from_keras_model(
-            hw_model, hls_config=cfg, output_dir=str(out_dir), project_name="vq_encoder", backend=backend,
-            io_type="io_parallel", part=part, clock_period=clock_period_ns, **tb)
-        hls_model.write()
-    (out_dir / "hls4ml_convert.log").write_text(log.getvalue())
-    return hls_model
-
-
-def hls_csim_check(hw_model, enc: IntVqEncoder, input_codes, out_dir, backend: str = "Vitis") -> dict:
-    """Convert + compile the C simulation, run it on input codes (n, window, channels) and
-    compare the codeword indices with encode_int exactly. Returns the csim report dict."""
-    from neurocodec.hls.csim import compile_csim, csim_compare
-
-    codes = np.asarray(input_codes, np.int64)
-    _, idx = encode_int(codes, enc)
-    hls_model = convert_vq_encoder(hw_model, out_dir, backend, tb_inputs=codes / 2.0**enc.input_frac,
-                                   tb_outputs=idx.astype(np.float64))
-    compile_csim(hls_model, Path(out_dir) / "hls4ml_compile.log")
-    flat = codes.reshape(len(codes), -1)
-
-    def reference(c, e):
-        return encode_int(np.asarray(c).reshape(len(c), e.window, e.channels), e)[1]
-
-    return csim_compare(hls_model, flat, enc, reference=reference,
-                        extra={"check": "codeword indices (encoder + nearest-codeword search)"})
-
-
-def build_vq_hls_for_model_dir(model_dir, out_dir=None, max_vectors: int | None = None,
-                               backend: str = "Vitis") -> dict:
-    """Trained vq_cae folder -> HLS project (out/hls/<name>) + C simulation compared with the
-    integer reference on the folder's test vectors (codeword indices). Returns the report."""
-    import json
-
-    from neurocodec import paths
-    from neurocodec.train.vq_cae import build_hw_encoder
-    from neurocodec.train.vq_training import load_model
-
-    model_dir = Path(model_dir)
-    vec_path = model_dir / "test_vectors.npz"
-    if not vec_path.is_file():
-        raise VqReferenceError(f"{vec_path} is missing (train the model first: neurocodec train vq_cae)")
-    models, spec, _ = load_model(model_dir)
-    enc = extract_int_vq_encoder(models["encoder"], models["vq"], spec)
-    stored = model_dir / "int_encoder.json"
-    if stored.is_file() and json.dumps(json.loads(stored.read_text()), sort_keys=True) != json.dumps(
-            json.loads(json.dumps(enc.to_dict())), sort_keys=True):
-        raise VqReferenceError(f"{stored} does not match the encoder in {model_dir}/weights.h5")
-    with np.load(vec_path) as z:
-        codes = np.asarray(z["input_codes"])
-        stored_idx = np.asarray(z["indices"]) if "indices" in z.files else None
-    if max_vectors is not None:
-        codes = codes[:max_vectors]
-        stored_idx = None if stored_idx is None else stored_idx[:max_vectors]
-    out_dir = Path(out_dir) if out_dir is not None else paths.stage_dir("hls", model_dir.name)
-    hw = build_hw_encoder(models["encoder"], enc.codebook, spec)
-    report = hls_csim_check(hw, enc, codes, out_dir, backend)
-    if stored_idx is not None:
-        _, idx = encode_int(codes, enc)
-        report["stored_index_mismatches"] = int(np.count_nonzero(idx != stored_idx))
-    return report
-
-
-def hls_main(argv=None) -> int:
-    """`neurocodec hls --model vq_cae`: HLS project + bit-exact C simulation of encoder + search."""
-    import argparse
-    import sys
-
-    from neurocodec import paths
-
-    p = argparse.ArgumentParser(prog="neurocodec hls (vq_cae)",
-                                description="hls4ml project (io_parallel) of a trained vq_cae encoder + "
-                                            "nearest-codeword search, C simulation bit-exact check.")
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--model-dir", type=Path)
-    src.add_argument("--model", help="model name under out/models (e.g. vq_cae)")
-    p.add_argument("--out", type=Path, default=None, help="project folder (default out/hls/<name>)")
-    p.add_argument("--max-vectors", type=int, default=None)
-    p.add_argument("--backend", default="Vitis", choices=["Vitis", "Vivado"])
-    args = p.parse_args(argv)
-    model_dir = args.model_dir if args.model_dir is not None else paths.model_dir(args.model)
-    try:
-        rep = build_vq_hls_for_model_dir(model_dir, args.out, args.max_vectors, args.backend)
-    except (ValueError, RuntimeError) as e:
-        print(f"neurocodec hls: error: {e}", file=sys.stderr)
-        return 2
-    print(f"vq_cae hls csim: {rep['mismatches']} index mismatches on {rep['n_vectors']} spikes "
-          f"(bit_exact={rep['bit_exact']}); project {rep['project']}")
-    return 0 if rep["bit_exact"] and not rep.get("stored_index_mismatches") else 1
+        return hls_config_for
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [
     "IntOp",
     "IntVqEncoder",
     "VqReferenceError",
-    "convert_vq_encoder",
-    "hls_csim_check",
-    "hls_main",
-    "build_vq_hls_for_model_dir",
-    "hw_encoder_types",
-    "vq_hls_config",
     "argmin_lowest",
     "conv_int",
     "encode_int",

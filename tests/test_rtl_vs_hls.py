@@ -27,5 +27,6 @@ def test_rtl_equals_reference_and_hls_csim_on_real_vectors(tiny_cae_dir, hls_run
 
 def test_cosim_without_test_vectors_is_a_clear_error(tmp_path, capsys):
     (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "config.json").write_text('{"family": "cae"}')  # a cae folder without its vectors
     assert main(["cosim", "--model-dir", str(tmp_path / "m")]) == 2
     assert "test_vectors.npz is missing" in capsys.readouterr().err

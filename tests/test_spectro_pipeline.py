@@ -53,7 +53,7 @@ def test_training_features_and_separation_run(small):
 
 def test_umap_projection_shapes(small):
     from neurocodec.metrics.separation import standardize
-    from neurocodec.train.spectro_report import umap_project
+    from neurocodec.train.spectro_cae import umap_project
 
     _, data, trained = small
     a, b = standardize(encoder_features(trained.encoder, data.train.images),

@@ -4,13 +4,9 @@ Weights are stored apart from the architecture: loading rebuilds the model from 
 the same builder, so a saved model never depends on (de)serializing custom QKeras objects.
 """
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
-
-from neurocodec.files import write_json_atomic
+from neurocodec.files import commit_dir, save_with_atomic, staging_dir, write_json_atomic  # noqa: F401  (the one staging pair)
 from neurocodec.train.cae import CaeSpec, build_cae
 
 
@@ -20,31 +16,20 @@ def write_json(path: Path, obj) -> None:
 
 
 def read_json(path: Path):
-    with open(path) as f:
-        return json.load(f)
+    from neurocodec.errors import NeurocodecError
 
-
-def staging_dir(final_dir: Path) -> Path:
-    """A sibling temp folder to fill before `commit_dir` moves it into place."""
-    final_dir = Path(final_dir)
-    final_dir.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(dir=final_dir.parent, prefix=f".{final_dir.name}.tmp"))
-
-
-def commit_dir(staged: Path, final_dir: Path) -> Path:
-    """Replace final_dir by the fully written staged folder."""
-    final_dir = Path(final_dir)
-    if final_dir.exists():
-        shutil.rmtree(final_dir)
-    os.replace(staged, final_dir)
-    return final_dir
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise NeurocodecError(f"{path}: corrupt or truncated JSON ({exc})") from None
 
 
 def save_cae(folder: Path, spec: CaeSpec, autoencoder, meta: dict) -> None:
     """Write config.json and weights.h5 of a cae into `folder` (an existing staging folder)."""
     folder = Path(folder)
     write_json(folder / "config.json", {"family": "cae", "spec": spec.to_dict(), **meta})
-    autoencoder.save_weights(str(folder / "weights.h5"))
+    save_with_atomic(folder / "weights.h5", autoencoder.save_weights)
 
 
 def load_cae(model_dir):
@@ -56,10 +41,19 @@ def load_cae(model_dir):
             f"{model_dir} is not a trained model folder (no config.json); train one with "
             f"`neurocodec train cae --cr N`"
         )
+    from neurocodec.errors import NeurocodecError
+
     meta = read_json(config_path)
-    if meta.get("family") != "cae":
-        raise ValueError(f"{model_dir} holds a {meta.get('family')!r} model, not a cae")
-    spec = CaeSpec.from_dict(meta.pop("spec"))
+    if not isinstance(meta, dict) or meta.get("family") != "cae":
+        raise NeurocodecError(f"{model_dir} holds a {meta.get('family') if isinstance(meta, dict) else None!r} model, not a cae")
+    try:
+        spec = CaeSpec.from_dict(meta.pop("spec"))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise NeurocodecError(f"{config_path}: no valid cae spec ({type(exc).__name__}: {exc})") from None
     autoencoder, encoder, decoder = build_cae(spec)
-    autoencoder.load_weights(str(model_dir / "weights.h5"))
+    weights = model_dir / "weights.h5"
+    try:
+        autoencoder.load_weights(str(weights))
+    except (OSError, ValueError) as exc:  # h5py: truncated / not HDF5; Keras: layer or shape mismatch
+        raise NeurocodecError(f"{weights}: corrupt, truncated or not this model's weights ({exc})") from None
     return spec, autoencoder, encoder, decoder, meta

@@ -3,6 +3,8 @@ from pathlib import Path
 
 import numpy as np
 
+from neurocodec.files import save_with_atomic
+
 
 def _pyplot():
     import matplotlib
@@ -31,5 +33,5 @@ def plot_training(folder: Path, history: dict, val: np.ndarray, decoded: np.ndar
     axes[2].set(xlabel="threshold", ylabel="% crossings preserved", ylim=(0, 100), title="threshold crossings")
     fig.suptitle(f"cae CR {metrics['cr']}: SNR {metrics['snr_db']:.1f} dB, {metrics['crossings_preserved_pct']:.1f} % crossings preserved")
     fig.tight_layout()
-    fig.savefig(Path(folder) / "training.png", dpi=90)
+    save_with_atomic(Path(folder) / "training.png", lambda tmp: fig.savefig(tmp, dpi=90))
     plt.close(fig)

@@ -10,11 +10,12 @@ from neurocodec import paths
 from neurocodec.metrics.crossings import crossing_analysis, summarize_crossings
 from neurocodec.metrics.reconstruction import mse, sndr_db, snr_db
 from neurocodec.signals.scaling import invert_scaling
+from neurocodec.files import atomic_dir, savez_atomic
 from neurocodec.train import artifacts
-from neurocodec.train.backend import keras, set_seed
+from neurocodec.train.backend import set_seed
 from neurocodec.train.cae import CR_TABLE, CaeSpec, QuantSpec, build_cae, check_cr
 from neurocodec.train.cae_data import CaeData, prepare_cae_data
-from neurocodec.train.progress import epoch_printer
+from neurocodec.train.progress import fit_autoencoder
 
 N_TEST_VECTORS = 16  # consecutive validation windows of channel 0 kept as hardware test vectors
 
@@ -35,22 +36,10 @@ def fit_cae(spec: CaeSpec, data: CaeData, epochs=200, batch_size=32, patience=15
     """Adam + MSE with early stopping on the validation loss (best weights restored)."""
     set_seed(seed)
     autoencoder, encoder, decoder = build_cae(spec)
-    k = keras()
-    autoencoder.compile(optimizer=k.optimizers.Adam(learning_rate), loss="mse")
-    callbacks = [k.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)]
-    if verbose:
-        callbacks.append(epoch_printer(f"cae cr{spec.cr}{'' if spec.quant else ' float'}", epochs))
-    history = autoencoder.fit(
-        data.train[..., None],
-        data.train[..., None],
-        validation_data=(data.val[..., None], data.val[..., None]),
-        epochs=epochs,
-        batch_size=batch_size,
-        shuffle=True,
-        callbacks=callbacks,
-        verbose=0,
-    )
-    return autoencoder, encoder, decoder, {k_: [float(v) for v in vals] for k_, vals in history.history.items()}
+    label = f"cae cr{spec.cr}{'' if spec.quant else ' float'}" if verbose else None
+    history = fit_autoencoder(autoencoder, data.train[..., None], data.val[..., None], epochs, batch_size, patience,
+                              learning_rate, label)
+    return autoencoder, encoder, decoder, history
 
 
 def reconstruction_metrics(original01: np.ndarray, decoded01: np.ndarray, data: CaeData) -> dict:
@@ -114,8 +103,7 @@ def train_cae(
     metrics.update(cr=cr, quantized=quantized, bits=bits if quantized else 32, epochs_run=len(history["loss"]),
                    latent_shape=list(encoder.output_shape[1:]), train_seconds=round(time.time() - t0, 1))
     final = Path(out_dir) if out_dir else paths.model_dir(model_name(cr, quantized, bits))
-    staged = artifacts.staging_dir(final)
-    try:
+    with atomic_dir(final) as staged:  # staged, then one rename (files.atomic_dir)
         meta = {
             "data": str(data) if not isinstance(data, CaeData) else cae_data.source,
             "source": cae_data.source,
@@ -131,17 +119,11 @@ def train_cae(
         if quantized:
             tv = test_vectors(encoder, cae_data)
             artifacts.write_json(staged / "int_encoder.json", tv["int_encoder"].to_dict())
-            np.savez(staged / "test_vectors.npz", input_codes=tv["input_codes"], latent_codes=tv["latent_codes"])
+            savez_atomic(staged / "test_vectors.npz", input_codes=tv["input_codes"], latent_codes=tv["latent_codes"])
         if plots:
             from neurocodec.train.cae_plots import plot_training
 
             plot_training(staged, history, cae_data.val, decoded, metrics, cae_data.fs)
-        artifacts.commit_dir(staged, final)
-    except BaseException:
-        import shutil
-
-        shutil.rmtree(staged, ignore_errors=True)
-        raise
     if verbose:
         print(f"[cae cr{cr}] val MSE {metrics['mse']:.3g}, SNR {metrics['snr_db']:.2f} dB, crossings preserved {metrics['crossings_preserved_pct']:.1f} % -> {final}", flush=True)
     return final, metrics

@@ -25,7 +25,7 @@ The trained Gamma kernels are sampled into the fixed-point Conv1D weights. Forma
 per layer after training (post-training quantization): weights, accumulator and activation
 integer bits from the float weights and the activation range on calibration data, and the weight
 fraction reduced until every partial sum is exact in float32 (so the QKeras graph is bit-for-bit
-the integer arithmetic of ``run_int`` and of the HLS C simulation). ``run_int`` is the NumPy
+the integer arithmetic of ``run_int`` and of the HLS C simulation, neurocodec.hls.gamma_cnn). ``run_int`` is the NumPy
 integer reference (round half to even + saturation as QKeras ``quantized_bits`` /
 ``ap_fixed<..., AP_RND_CONV, AP_SAT>``)::
 
@@ -42,9 +42,6 @@ from neurocodec.errors import NeurocodecError
 
 import json
 import math
-import os
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -272,6 +269,10 @@ class IntDecoder:
     def output_frac(self) -> int:
         return self.layers[-1].out_frac
 
+    def run(self, codes: np.ndarray) -> np.ndarray:
+        """IntReference: input codes (n, T, C) -> output codes (n, T, 1) (= run_int)."""
+        return run_int(codes, self)
+
     def to_dict(self) -> dict:
         d = asdict(self)
         for ld in d["layers"]:
@@ -416,145 +417,17 @@ def build_quantized_model(dec: IntDecoder, length: int):
     return k.Model(inp, x, name=f"gamma_hw_s{dec.session}")
 
 
-# ----------------------------------------------------------------------------- hls4ml
-def _ap(bits: int, frac: int, signed: bool = True, rnd: bool = False) -> str:
-    t = "fixed" if signed else "ufixed"
-    s = f"{t}<{bits},{bits - frac}"
-    return s + (",RND_CONV,SAT>" if rnd else ">")
-
-
-def hls_config(qmodel, dec: IntDecoder, io_type: str = "io_stream") -> dict:
-    """hls4ml configuration with explicit exact precisions (no inference guesswork)."""
-    import hls4ml
-
-    cfg = hls4ml.utils.config_from_keras_model(qmodel, granularity="name", backend="Vivado")
-    layers = cfg["LayerName"]
-    in_name = qmodel.layers[0].name
-    layers.setdefault(in_name, {})["Precision"] = {"result": _ap(dec.input_bits, dec.input_frac)}
-    layers.setdefault("in_q", {})["Precision"] = {"result": _ap(dec.input_bits, dec.input_frac, rnd=True)}
-    for i, L in enumerate(dec.layers):
-        name = f"l{i + 1}"
-        wc = L.worst_case_sum()
-        acc_w = max(wc.bit_length() + 1, 2) + 1
-        exact = _ap(acc_w, L.product_frac)
-        c = layers.setdefault(f"{name}_conv", {})
-        c["Precision"] = {"weight": _ap(L.weight_bits, L.weight_frac), "bias": _ap(L.acc_bits, L.bias_frac),
-                          "accum": exact, "result": exact}
-        c["ReuseFactor"] = 1
-        acc_fmt = {"result": _ap(L.acc_bits, L.acc_frac, rnd=True)}
-        # hls4ml adds a linear activation after each conv and folds the QActivation into it
-        layers.setdefault(f"{name}_conv_linear", {})["Precision"] = dict(acc_fmt)
-        layers.setdefault(f"{name}_acc", {})["Precision"] = dict(acc_fmt)
-        if L.leaky:
-            layers.setdefault(f"{name}_leaky", {})["Precision"] = {
-                "result": _ap(L.acc_bits + L.alpha_shift, L.acc_frac + L.alpha_shift),
-                "param": _ap(L.alpha_shift + 1, L.alpha_shift)}
-        if L.leaky or (L.out_bits, L.out_frac) != (L.acc_bits, L.acc_frac):
-            layers.setdefault(f"{name}_act", {})["Precision"] = {"result": _ap(L.out_bits, L.out_frac, rnd=True)}
-    cfg["Model"]["Strategy"] = "Latency"
-    cfg["Model"]["ReuseFactor"] = 1
-    return cfg
-
-
-def convert_hls(qmodel, dec: IntDecoder, out_dir, io_type: str = "io_stream", compile: bool = True):
-    """Convert the QKeras hardware form with hls4ml (Vivado backend) and compile the C simulation."""
-    from neurocodec.train.backend import use_tf_keras_as_keras
-
-    use_tf_keras_as_keras()
-    import hls4ml
-
-    cfg = hls_config(qmodel, dec, io_type)
-    hls_model = hls4ml.converters.convert_from_keras_model(
-        qmodel, hls_config=cfg, output_dir=str(out_dir), io_type=io_type, backend="Vivado",
-        project_name="gamma_cnn")
-    if compile:
-        hls_model.compile()
-    return hls_model
-
-
-def csim_compare(hls_model, dec: IntDecoder, x_codes: np.ndarray) -> dict:
-    """Run the compiled HLS C simulation on input codes (n, T, C) and compare with run_int."""
-    ref = run_int(x_codes, dec)
-    x = np.ascontiguousarray((x_codes / 2.0**dec.input_frac).astype(np.float64))
-    y = np.asarray(hls_model.predict(x)).reshape(ref.shape)
-    codes = np.rint(y * 2.0**dec.output_frac).astype(np.int64)
-    mismatch = int(np.count_nonzero(codes != ref))
-    return {"n_windows": int(ref.shape[0]), "n_outputs": int(ref.size), "mismatches": mismatch,
-            "bit_exact": mismatch == 0, "max_abs_code_diff": int(np.max(np.abs(codes - ref))) if ref.size else 0}
-
-
-# ----------------------------------------------------------------------------- files / CLI
-def write_json_atomic(path: Path, obj) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".json", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=1)
-    os.replace(tmp, path)
-
-
+# ----------------------------------------------------------------------------- files
 def load_int_decoder(model_dir) -> IntDecoder:
     path = Path(model_dir) / "int_decoder.json"
     if not path.is_file():
-        raise ValueError(f"{path} not found: train first (neurocodec train gamma_cnn)")
+        raise DecoderInputError(f"{path} not found: train first (neurocodec train gamma_cnn)")
     return IntDecoder.from_dict(json.loads(path.read_text()))
-
-
-def hls_main(argv=None) -> int:
-    """`neurocodec hls gamma_cnn`: hls4ml project of the trained decoder's hardware form +
-    C-simulation bit-exactness check against the integer reference on the saved test vectors."""
-    import argparse
-
-    from neurocodec import paths
-
-    p = argparse.ArgumentParser(prog="neurocodec hls gamma_cnn", description=hls_main.__doc__)
-    p.add_argument("--model-dir", default=None, help="trained model folder (default out/models/gamma_cnn)")
-    p.add_argument("--out", default=None, help="hls4ml project folder (default out/hls/gamma_cnn)")
-    p.add_argument("--io-type", default="io_stream", choices=["io_stream", "io_parallel"])
-    p.add_argument("--max-windows", type=int, default=64, help="test-vector windows to simulate")
-    p.add_argument("--own-converter", action="store_true",
-                   help="use this module's minimal hls4ml conversion (Vivado backend) instead of neurocodec.hls.project")
-    a = p.parse_args(argv)
-    model_dir = Path(a.model_dir) if a.model_dir else paths.model_dir("gamma_cnn")
-    out = Path(a.out) if a.out else paths.stage_dir("hls", "gamma_cnn")
-    dec = load_int_decoder(model_dir)
-    tv = model_dir / "test_vectors.npz"
-    if not tv.is_file():
-        raise ValueError(f"{tv} not found: train first (neurocodec train gamma_cnn)")
-    with np.load(tv) as z:
-        x_codes = z["input_codes"][: a.max_windows]
-    qmodel = build_quantized_model(dec, x_codes.shape[1])
-    tmp_out = Path(str(out) + ".tmp")
-    if tmp_out.exists():
-        shutil.rmtree(tmp_out)
-    converter = "own"
-    try:  # the shared hls project writer (Vitis backend, vendor scripts, type checks) when present
-        from neurocodec.hls.csim import compile_csim
-        from neurocodec.hls.project import convert_encoder
-    except ImportError:
-        convert_encoder = None
-    if convert_encoder is not None and not a.own_converter:
-        ref = run_int(x_codes, dec)
-        hls_model = convert_encoder(qmodel, tmp_out, io_type=a.io_type,
-                                    tb_inputs=x_codes / 2.0**dec.input_frac, tb_outputs=ref / 2.0**dec.output_frac)
-        compile_csim(hls_model, tmp_out / "hls4ml_compile.log")
-        converter = "neurocodec.hls.project"
-    else:
-        hls_model = convert_hls(qmodel, dec, tmp_out, a.io_type)
-    result = csim_compare(hls_model, dec, x_codes)
-    result.update(io_type=a.io_type, window=int(x_codes.shape[1]), session=dec.session, converter=converter)
-    write_json_atomic(tmp_out / "csim_report.json", result)
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(tmp_out, out)
-    print(json.dumps(result, indent=1))
-    print(f"hls4ml project: {out}")
-    return 0 if result["bit_exact"] else 1
 
 
 __all__ = [
     "KINDS", "LEAKY_ALPHA", "DecoderInputError", "DecoderSpec", "build_decoder", "check_decoder_input",
     "predict", "float_layers", "run_float_layers", "QuantConfig", "IntLayer", "IntDecoder",
     "quantize_decoder", "quantize_input_codes", "run_int", "stream_int", "build_quantized_model",
-    "hls_config", "convert_hls", "csim_compare", "load_int_decoder", "hls_main",
+    "load_int_decoder",
 ]

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 import neurocodec  # noqa: F401
+from neurocodec.files import atomic_dir, save_with_atomic, savez_atomic, write_json_atomic
 from neurocodec.signals.paired_data import (Normalization, PairedDataset, PreprocessConfig, build_dataset,
                                             fit_normalization, load_paired_dir, load_paired_npz,
                                             split_groups_of_five)
@@ -230,36 +229,34 @@ def quantized_scores(run: dict, spec, d, split, q: G.QuantConfig = G.QuantConfig
 def save_model_folder(folder: Path, run: dict, spec: G.DecoderSpec, d: PairedDataset, split: dict,
                       norm: Normalization, meta: dict, q: G.QuantConfig = G.QuantConfig(),
                       hw_session: int = 0, n_vector_windows: int = 64) -> Path:
-    """Write the trained-model folder atomically (temp folder, then rename)."""
+    """Write the trained-model folder atomically (files.atomic_dir: staged, then one rename)."""
     folder = Path(folder)
-    tmp = folder.with_name(folder.name + ".tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
+    with atomic_dir(folder) as tmp:
+        _write_model_folder(tmp, run, spec, d, split, norm, meta, q, hw_session, n_vector_windows)
+    return folder
+
+
+def _write_model_folder(tmp: Path, run, spec, d, split, norm, meta, q, hw_session, n_vector_windows) -> None:
     model = run["model"]
     model.set_weights(run["weights_A"])
     model.save_weights(str(tmp / "weights.h5"))
-    G.write_json_atomic(tmp / "config.json", {
+    write_json_atomic(tmp / "config.json", {
         "family": "gamma_cnn", "spec": spec.to_dict(), "quant": q.to_dict(), "normalization": norm.to_dict(),
         "session_names": d.session_names, "split": {k: v.tolist() for k, v in split.items()},
         "hw_session": hw_session, **meta})
-    G.write_json_atomic(tmp / "history.json", run["history"])
+    write_json_atomic(tmp / "history.json", run["history"])
     metrics = {"float": run["scores"], "quantized": quantized_scores(run, spec, d, split, q)}
     model.set_weights(run["weights_A"])
-    G.write_json_atomic(tmp / "metrics.json", metrics)
+    write_json_atomic(tmp / "metrics.json", metrics)
     decs = quantize_all_sessions(model, spec, d, split, q)
     dec = decs[hw_session]
-    G.write_json_atomic(tmp / "int_decoder.json", dec.to_dict())
+    write_json_atomic(tmp / "int_decoder.json", dec.to_dict())
     test = split["B"][d.session[split["B"]] == hw_session]
     test = np.concatenate([test, split["A"][d.session[split["A"]] == hw_session]])[:n_vector_windows]
     codes = G.quantize_input_codes(d.x[test], dec)
-    np.savez(tmp / "test_vectors.npz", input_codes=codes, output_codes=G.run_int(codes, dec),
-             output_frac=dec.output_frac, input_frac=dec.input_frac)
+    savez_atomic(tmp / "test_vectors.npz", input_codes=codes, output_codes=G.run_int(codes, dec),
+                 output_frac=dec.output_frac, input_frac=dec.input_frac)
     _plot(tmp / "prediction.png", d, split, model, spec)
-    if folder.exists():
-        shutil.rmtree(folder)
-    os.replace(tmp, folder)
-    return folder
 
 
 def _plot(path, d, split, model, spec):
@@ -279,7 +276,7 @@ def _plot(path, d, split, model, spec):
     ax.set_ylabel("EMG envelope (z)")
     ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    save_with_atomic(path, lambda tmp: fig.savefig(tmp, dpi=100))
     plt.close(fig)
 
 

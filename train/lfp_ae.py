@@ -40,10 +40,9 @@ import neurocodec  # noqa: F401
 from neurocodec import paths
 from neurocodec.signals.errors import RecordingError
 from neurocodec.signals.validate import check_fs, check_signal
+from neurocodec.files import atomic_dir, save_with_atomic, savez_atomic, write_bytes_atomic, write_json_atomic
 from neurocodec.train.spectro_cae import (
-    _npz_bytes, export_tflite_int8, limit_threads, quantized_weights, run_tflite,
-    save_weights_atomic, tflite_agreement, tflite_output_scale, write_bytes_atomic,
-    write_json_atomic,
+    export_tflite_int8, limit_threads, quantized_weights, run_tflite, tflite_agreement, tflite_output_scale,
 )
 
 
@@ -320,32 +319,20 @@ class TrainedLfpAe:
 def train_lfp_ae(data: LfpData, epochs: int = 60, batch_size: int = 32, learning_rate: float = 1e-3,
                  patience: int = 6, seed: int = 0, log=print) -> TrainedLfpAe:
     """MSE training on data.train with early stopping on data.val (best weights restored)."""
-    from neurocodec.train.backend import keras, set_seed
+    from neurocodec.train.backend import set_seed
+    from neurocodec.train.progress import best_epoch, fit_autoencoder
 
-    k = keras()
     set_seed(seed)
     spec = data.spec
     ae, enc, dec = build_lfp_ae(spec)
-    ae.compile(optimizer=k.optimizers.Adam(learning_rate), loss="mse")
     t0 = time.time()
-
-    class _Log(k.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            if log is not None:
-                logs = logs or {}
-                log(f"[lfp_ae {spec.data}] epoch {epoch + 1}/{epochs} loss "
-                    f"{logs.get('loss', float('nan')):.4f} val_loss "
-                    f"{logs.get('val_loss', float('nan')):.4f} ({time.time() - t0:.0f} s)")
-
-    stop = k.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
-    hist = ae.fit(data.train, data.train, validation_data=(data.val, data.val), epochs=int(epochs),
-                  batch_size=int(batch_size), shuffle=True, callbacks=[stop, _Log()], verbose=0)
-    history = {key: [float(v) for v in vals] for key, vals in hist.history.items()}
+    history = fit_autoencoder(ae, data.train, data.val, epochs, batch_size, patience, learning_rate,
+                              label=f"lfp_ae {spec.data}" if log is not None else None, log=log)
     metrics = {f"{s}_mse": float(ae.evaluate(getattr(data, s), getattr(data, s), verbose=0))
                for s in ("train", "val", "test")}
     # the normalized windows have unit variance, so 1 - MSE is the explained variance
     metrics.update({"epochs_run": len(history["loss"]),
-                    "best_epoch": int(np.argmin(history["val_loss"])) + 1,
+                    "best_epoch": best_epoch(history),
                     "train_seconds": round(time.time() - t0, 1),
                     "compression_ratio": float(np.prod(spec.input_shape) / np.prod(spec.latent_shape))})
     return TrainedLfpAe(spec, ae, enc, dec, history, metrics)
@@ -383,26 +370,26 @@ def export_encoder_tflite(trained: TrainedLfpAe, data: LfpData, n_calibration: i
 def save_lfp_ae(trained: TrainedLfpAe, model_dir, data: LfpData | None = None,
                 tflite: bytes | None = None, extra: dict | None = None) -> Path:
     model_dir = Path(model_dir)
-    spec = trained.spec
-    save_weights_atomic(trained.autoencoder, model_dir / "weights.h5")
-    write_json_atomic(model_dir / "history.json", trained.history)
-    write_json_atomic(model_dir / "metrics.json", {**trained.metrics, **(extra or {})})
-    if tflite is not None:
-        write_bytes_atomic(model_dir / "encoder_int8.tflite", tflite)
-    if data is not None and spec.quantized:
-        x = data.val[:16]
-        frac_in = spec.input_bits - 1 - spec.input_integer
-        frac_act = spec.act_bits - 1 - spec.act_integer
-        lo_in = -(2 ** (spec.input_bits - 1))
-        codes_in = np.clip(np.round(x * 2.0**frac_in), lo_in, -lo_in - 1).astype(np.int32)
-        codes_lat = np.round(latent_codes(trained.encoder, x) * 2.0**frac_act).astype(np.int32)
-        write_bytes_atomic(model_dir / "test_vectors.npz",
-                           _npz_bytes(input_codes=codes_in, latent_codes=codes_lat))
-    config = {"family": "lfp_ae", "spec": spec.to_dict(),
-              "data": data.info if data is not None else None,
-              "scaling": {"per_window": "channel means removed, divided by the window std "
-                                        "(all channels and samples)"}}
-    write_json_atomic(model_dir / "config.json", config)
+    with atomic_dir(model_dir) as staged:  # staged, then one rename (files.atomic_dir)
+        spec = trained.spec
+        save_with_atomic(staged / "weights.h5", trained.autoencoder.save_weights)
+        write_json_atomic(staged / "history.json", trained.history)
+        write_json_atomic(staged / "metrics.json", {**trained.metrics, **(extra or {})})
+        if tflite is not None:
+            write_bytes_atomic(staged / "encoder_int8.tflite", tflite)
+        if data is not None and spec.quantized:
+            x = data.val[:16]
+            frac_in = spec.input_bits - 1 - spec.input_integer
+            frac_act = spec.act_bits - 1 - spec.act_integer
+            lo_in = -(2 ** (spec.input_bits - 1))
+            codes_in = np.clip(np.round(x * 2.0**frac_in), lo_in, -lo_in - 1).astype(np.int32)
+            codes_lat = np.round(latent_codes(trained.encoder, x) * 2.0**frac_act).astype(np.int32)
+            savez_atomic(staged / "test_vectors.npz", input_codes=codes_in, latent_codes=codes_lat)
+        config = {"family": "lfp_ae", "spec": spec.to_dict(),
+                  "data": data.info if data is not None else None,
+                  "scaling": {"per_window": "channel means removed, divided by the window std "
+                                            "(all channels and samples)"}}
+        write_json_atomic(staged / "config.json", config)
     return model_dir
 
 

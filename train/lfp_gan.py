@@ -40,7 +40,8 @@ from neurocodec.train.lfp_ae import (
     LfpSpec, TrainedLfpAe, build_lfp_data, build_lfp_decoder, build_lfp_encoder,
     copy_encoder_weights, latent_codes, load_lfp_ae, normalize_windows, spec_for,
 )
-from neurocodec.train.spectro_cae import limit_threads, save_weights_atomic, write_json_atomic
+from neurocodec.files import atomic_dir, save_with_atomic, write_json_atomic
+from neurocodec.train.spectro_cae import limit_threads
 
 INITS = ("pretrained", "scratch")
 
@@ -324,16 +325,17 @@ def sample(generator, n: int, spec: LfpSpec, rng=None, batch_size: int = 256) ->
 # ============================================================================ save
 def save_gan(result: GanResult, spec: LfpSpec, model_dir, extra: dict | None = None) -> Path:
     model_dir = Path(model_dir)
-    save_weights_atomic(result.generator, model_dir / "generator_weights.h5")
-    save_weights_atomic(result.critic, model_dir / "critic_weights.h5")
-    write_json_atomic(model_dir / "history.json", result.history)
-    write_json_atomic(model_dir / "metrics.json", {"cpu_seconds": result.cpu_seconds,
-                                                   "final_fd": result.history["fd"][-1]
-                                                   if result.history["fd"] else None,
-                                                   **(extra or {})})
-    write_json_atomic(model_dir / "config.json", {"family": "lfp_gan", "init": result.init,
-                                                  "spec": spec.to_dict(),
-                                                  "gan": result.config.to_dict()})
+    with atomic_dir(model_dir) as staged:  # staged, then one rename (files.atomic_dir)
+        save_with_atomic(staged / "generator_weights.h5", result.generator.save_weights)
+        save_with_atomic(staged / "critic_weights.h5", result.critic.save_weights)
+        write_json_atomic(staged / "history.json", result.history)
+        write_json_atomic(staged / "metrics.json", {"cpu_seconds": result.cpu_seconds,
+                                                       "final_fd": result.history["fd"][-1]
+                                                       if result.history["fd"] else None,
+                                                       **(extra or {})})
+        write_json_atomic(staged / "config.json", {"family": "lfp_gan", "init": result.init,
+                                                      "spec": spec.to_dict(),
+                                                      "gan": result.config.to_dict()})
     return model_dir
 
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -36,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 import neurocodec  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
-from neurocodec.files import json_default
+from neurocodec.files import atomic_dir, save_with_atomic, savez_atomic, write_bytes_atomic, write_json_atomic
 from neurocodec import paths
 from neurocodec.signals.errors import RecordingError
 from neurocodec.signals.segment import resample
@@ -154,62 +153,6 @@ def limit_threads(n: int = 1) -> None:
         tf.config.threading.set_inter_op_parallelism_threads(n)
     except RuntimeError:  # TF runtime already initialised: keep its setting
         pass
-
-
-def _umask_mode() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-def write_bytes_atomic(path, data: bytes) -> Path:
-    """Write ``data`` to a temp file next to ``path``, then rename (no partial file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, _umask_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def write_json_atomic(path, obj) -> Path:
-    return write_bytes_atomic(path, (json.dumps(obj, indent=2, default=json_default) + "\n").encode())
-
-
-def save_weights_atomic(model, path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".h5")
-    os.close(fd)
-    try:
-        model.save_weights(tmp)
-        os.chmod(tmp, _umask_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def save_figure_atomic(fig, path, **kwargs) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, **kwargs)
-        os.chmod(tmp, _umask_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 # ============================================================================ data
@@ -456,39 +399,40 @@ def train_spectro_cae(data: SpectroData, epochs: int = 40, batch_size: int = 32,
                       learning_rate: float = 1e-3, patience: int = 5, seed: int = 0,
                       verbose: int = 0, log=print) -> TrainedSpectroCae:
     """Fit the CAE (MSE) on data.train with early stopping on data.val; best weights restored."""
-    from neurocodec.train.backend import keras, set_seed
+    from neurocodec.train.backend import set_seed
+    from neurocodec.train.progress import best_epoch, fit_autoencoder
 
-    k = keras()
     set_seed(seed)
     spec = data.spec
     autoencoder, encoder, decoder = build_spectro_cae(spec)
-    autoencoder.compile(optimizer=k.optimizers.Adam(learning_rate), loss="mse")
     t0 = time.time()
-
-    class _Log(k.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            if log is not None:
-                logs = logs or {}
-                log(f"[spectro_cae {spec.band}] epoch {epoch + 1}/{epochs} loss "
-                    f"{logs.get('loss', float('nan')):.5f} val_loss "
-                    f"{logs.get('val_loss', float('nan')):.5f} ({time.time() - t0:.0f} s)")
-
-    stop = k.callbacks.EarlyStopping(monitor="val_loss", patience=patience,
-                                     restore_best_weights=True)
-    hist = autoencoder.fit(data.train.images, data.train.images,
-                           validation_data=(data.val.images, data.val.images),
-                           epochs=int(epochs), batch_size=int(batch_size), shuffle=True,
-                           callbacks=[stop, _Log()], verbose=verbose)
-    history = {key: [float(v) for v in vals] for key, vals in hist.history.items()}
+    history = fit_autoencoder(autoencoder, data.train.images, data.val.images, epochs, batch_size, patience,
+                              learning_rate, label=f"spectro_cae {spec.band}" if log is not None else None,
+                              log=log, verbose=verbose)
     metrics = {
         "train_mse": float(autoencoder.evaluate(data.train.images, data.train.images, verbose=0)),
         "val_mse": float(autoencoder.evaluate(data.val.images, data.val.images, verbose=0)),
         "test_mse": float(autoencoder.evaluate(data.test.images, data.test.images, verbose=0)),
         "epochs_run": len(history.get("loss", [])),
-        "best_epoch": int(np.argmin(history["val_loss"])) + 1 if history.get("val_loss") else 0,
+        "best_epoch": best_epoch(history),
         "train_seconds": round(time.time() - t0, 1),
     }
     return TrainedSpectroCae(spec, autoencoder, encoder, decoder, history, metrics)
+
+
+# ============================================================================ features
+def umap_project(train_x, test_x, seed: int = 0, n_neighbors: int = 15, min_dist: float = 0.1):
+    """2-D UMAP fitted on (standardized) training features; returns (train_2d, test_2d)."""
+    import os
+
+    os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+    import umap  # umap-learn
+
+    reducer = umap.UMAP(n_components=2, n_neighbors=n_neighbors, min_dist=min_dist,
+                        random_state=seed, n_jobs=1)
+    train_2d = reducer.fit_transform(train_x)
+    return train_2d, reducer.transform(test_x)
+
 
 
 # ============================================================================ TFLite (generic)
@@ -612,7 +556,6 @@ def save_model(trained: TrainedSpectroCae, model_dir, data: SpectroData | None =
     """Write config.json, weights.h5, history.json, metrics.json (+ encoder_int8.tflite,
     test_vectors.npz) into ``model_dir``; every file is written atomically."""
     model_dir = Path(model_dir)
-    model_dir.mkdir(parents=True, exist_ok=True)
     spec = trained.spec
     config = {
         "family": "spectro_cae",
@@ -621,31 +564,23 @@ def save_model(trained: TrainedSpectroCae, model_dir, data: SpectroData | None =
         "scaling": {"per_segment": "z-score", "spectrogram_db_window": [spec.db_min, spec.db_max],
                     "image_range": [0.0, 1.0]},
     }
-    save_weights_atomic(trained.autoencoder, model_dir / "weights.h5")
-    write_json_atomic(model_dir / "history.json", trained.history)
-    write_json_atomic(model_dir / "metrics.json", {**trained.metrics, **(extra_metrics or {})})
-    if tflite is not None:
-        write_bytes_atomic(model_dir / "encoder_int8.tflite", tflite)
-    if data is not None and spec.quantized:
-        n = min(16, len(data.val.images))
-        x = data.val.images[:n]
-        frac_in = spec.input_bits
-        frac_act = spec.act_bits - spec.act_integer
-        codes_in = np.clip(np.round(x[..., 0] * 2.0**frac_in), 0, 2**spec.input_bits - 1)
-        latent = trained.encoder.predict(x, verbose=0)
-        buf = _npz_bytes(input_codes=codes_in.astype(np.int32),
+    with atomic_dir(model_dir) as staged:  # staged, then one rename (files.atomic_dir)
+        save_with_atomic(staged / "weights.h5", trained.autoencoder.save_weights)
+        write_json_atomic(staged / "history.json", trained.history)
+        write_json_atomic(staged / "metrics.json", {**trained.metrics, **(extra_metrics or {})})
+        if tflite is not None:
+            write_bytes_atomic(staged / "encoder_int8.tflite", tflite)
+        if data is not None and spec.quantized:
+            n = min(16, len(data.val.images))
+            x = data.val.images[:n]
+            frac_in = spec.input_bits
+            frac_act = spec.act_bits - spec.act_integer
+            codes_in = np.clip(np.round(x[..., 0] * 2.0**frac_in), 0, 2**spec.input_bits - 1)
+            latent = trained.encoder.predict(x, verbose=0)
+            savez_atomic(staged / "test_vectors.npz", input_codes=codes_in.astype(np.int32),
                          latent_codes=np.round(latent * 2.0**frac_act).astype(np.int32))
-        write_bytes_atomic(model_dir / "test_vectors.npz", buf)
-    write_json_atomic(model_dir / "config.json", config)  # last: marks a complete folder
+        write_json_atomic(staged / "config.json", config)
     return model_dir
-
-
-def _npz_bytes(**arrays) -> bytes:
-    import io
-
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    return buf.getvalue()
 
 
 def load_model(model_dir) -> tuple[SpectroSpec, object, object, object, dict]:

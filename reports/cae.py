@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from neurocodec import paths
+from neurocodec.files import save_with_atomic, write_text_atomic
 from neurocodec.train.cae import CR_TABLE
 from neurocodec.train.cae_data import prepare_cae_data
 from neurocodec.train.cae_training import model_name, train_cae
@@ -38,7 +39,6 @@ def write_docs(docs: Path, cae_data, rows, settings: dict) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    docs.mkdir(parents=True, exist_ok=True)
     crs = [r["cr"] for r in rows]
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     for key, style in (("qat", "o-"), ("float", "s--")):
@@ -52,7 +52,7 @@ def write_docs(docs: Path, cae_data, rows, settings: dict) -> None:
         ax.legend()
     fig.suptitle(f"cae on {Path(cae_data.source).name}: validation windows")
     fig.tight_layout()
-    fig.savefig(docs / "cae_cr_sweep.png", dpi=90)
+    save_with_atomic(docs / "cae_cr_sweep.png", lambda tmp: fig.savefig(tmp, dpi=90))
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -61,13 +61,13 @@ def write_docs(docs: Path, cae_data, rows, settings: dict) -> None:
     ax.set(xlabel="threshold (normalized)", ylabel="% crossings preserved", title="Preserved threshold crossings per threshold (QAT 8-bit)")
     ax.legend(ncol=2, fontsize=8)
     fig.tight_layout()
-    fig.savefig(docs / "cae_crossings_per_threshold.png", dpi=90)
+    save_with_atomic(docs / "cae_crossings_per_threshold.png", lambda tmp: fig.savefig(tmp, dpi=90))
     plt.close(fig)
 
     lines = [
         "# `cae` compression-rate sweep on real data",
         "",
-        "Made by `make report-cae` (`neurocodec report cae --docs docs`); every number below is written by that command.",
+        "Made by `make report-cae` (`python reports/cae.py --docs docs`, or `neurocodec report cae --docs docs` from a source checkout); every number below is written by that command.",
         "",
         f"Data: `{Path(cae_data.source).name}` ({len(cae_data.channels)} channels, {cae_data.fs:g} Hz), min-max normalized per channel "
         f"(fitted on the training part), {cae_data.train.shape[0]} training and {cae_data.val.shape[0]} validation windows of 1024 samples "
@@ -89,8 +89,8 @@ def write_docs(docs: Path, cae_data, rows, settings: dict) -> None:
             f"| {q['crossings_preserved_pct']:.1f} | {f['crossings_preserved_pct']:.1f} | {q['epochs_run']}/{f['epochs_run']} |"
         )
     lines += ["", "![CR sweep](cae_cr_sweep.png)", "", "![crossings per threshold](cae_crossings_per_threshold.png)", ""]
-    (docs / "cae_report.md").write_text("\n".join(lines))
-    (docs / "cae_report.json").write_text(json.dumps({"settings": settings, "rows": rows}, indent=1))
+    write_text_atomic(docs / "cae_report.md", "\n".join(lines))
+    write_text_atomic(docs / "cae_report.json", json.dumps({"settings": settings, "rows": rows}, indent=1))
 
 
 def main(argv=None) -> int:

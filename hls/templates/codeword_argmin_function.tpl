@@ -1,0 +1,1 @@
+nnet::codeword_argmin<{input_t}, {output_t}, {config}>({input}, {output});
