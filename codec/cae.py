@@ -1,10 +1,12 @@
-"""The `cae` recording codec: encode exactly as the hardware does, decode with the Keras decoder.
+"""The `cae` recording codec: encode exactly as the hardware does, decode with the quantized decoder.
 
-`CaeCodec.encode` runs the bit-exact integer encoder (quantize.reference, identical to the RTL and
-the HLS C simulation) over every channel in 1024-sample windows and returns one container
+`CaeCodec.encode` runs the bit-exact integer encoder (quantize.fast_encoder, equal bit for bit to
+quantize.reference, the RTL and the HLS C simulation) over every channel in 1024-sample windows
+and returns one container
 bitstream (neurocodec.codec.container): header with the model id and weights hash, per-channel
 min-max scaling, the recording's units as side information, and the int8 latent codes as payload.
-`CaeCodec.decode` checks the bitstream against its model and runs the Keras decoder.
+`CaeCodec.decode` checks the bitstream against its model and runs the quantized decoder in exact
+fixed point (quantize.fast_decoder: the Keras decoder's arithmetic, batched, without TensorFlow).
 File-level encode/decode (any family's codec): neurocodec.codec.recording.
 """
 import warnings
@@ -16,7 +18,9 @@ from neurocodec.codec import container
 from neurocodec.codec.abc import RecordingCodec, _fill
 from neurocodec.codec.registry import register_codec
 from neurocodec.errors import BitstreamError, NeurocodecError, NeurocodecWarning
-from neurocodec.quantize.reference import IntEncoder, encode_int, latent_to_real, quantize_input
+from neurocodec.quantize.fast_encoder import fast_encoder
+from neurocodec.quantize.fast_decoder import FastDecoder, extract_int_decoder
+from neurocodec.quantize.reference import IntEncoder, quantize_input
 from neurocodec.signals.scaling import MinMaxScaling, apply_scaling, fit_minmax, invert_scaling
 from neurocodec.train import artifacts
 
@@ -102,9 +106,9 @@ class CaeCodec(RecordingCodec):
         n_windows = -(-n_s // n)
         padded = np.pad(xn, ((0, 0), (0, n_windows * n - n_s)), mode="edge")
         codes = quantize_input(padded.reshape(-1, n), ie)
-        # windows in batches: the integer reference holds (batch, length, filters) int64 per layer
-        latent = np.concatenate([encode_int(codes[i : i + WINDOWS_PER_BATCH], ie)
-                                 for i in range(0, len(codes), WINDOWS_PER_BATCH)])
+        # bit-exact with encode_int (quantize.fast_encoder: batched BLAS + exactness bound, threads)
+        latent = fast_encoder(ie, batch=WINDOWS_PER_BATCH).encode(
+            codes, out_dtype=np.int8 if ie.layers[-1].out_bits <= 8 else np.int64)
         return latent.reshape(n_ch, n_windows, *ie.latent_shape)
 
     def encode(self, buf: np.ndarray, scaling: MinMaxScaling | None = None) -> bytes:
@@ -173,11 +177,20 @@ class CaeCodec(RecordingCodec):
     def units_of(self, bs) -> str:
         return bs.side.decode("utf-8") or "adc_counts"
 
+    def decode_windows(self, latent: np.ndarray, threads: int | None = None) -> np.ndarray:
+        """(n, latent_len, ch) int latent codes -> (n, segment_length) decoded [0, 1] float32: the
+        quantized decoder in exact fixed point, batched (quantize.fast_decoder; equals the Keras
+        decoder before its sigmoid bit for bit, and a window's output does not depend on its batch)."""
+        m = self._m
+        if getattr(m, "fast_decoder", None) is None:
+            out = m.ie.layers[-1]
+            m.fast_decoder = FastDecoder(extract_int_decoder(m.decoder, out.out_frac, out.out_bits))
+        return m.fast_decoder.decode(latent, threads=threads)
+
     def decode(self, buf: bytes, out: np.ndarray | None = None) -> np.ndarray:
         bs, latent = self.read(buf)
         ie = self._m.ie
         n_ch, n_win = latent.shape[:2]
-        real = latent_to_real(latent.astype(np.int64).reshape(n_ch * n_win, *ie.latent_shape), ie)
-        decoded = self._m.decoder.predict(real, verbose=0, batch_size=256)[..., 0].reshape(n_ch, -1)[:, : bs.n_samples]
+        decoded = self.decode_windows(latent.reshape(n_ch * n_win, *ie.latent_shape)).reshape(n_ch, -1)[:, : bs.n_samples]
         scaling = MinMaxScaling(bs.scaling[:n_ch].astype(np.float64), bs.scaling[n_ch:].astype(np.float64))
         return _fill(out, invert_scaling(decoded, scaling))
