@@ -2,9 +2,9 @@
 
 `CaeCodec.encode` runs the bit-exact integer encoder (quantize.fast_encoder, equal bit for bit to
 quantize.reference, the RTL and the HLS C simulation) over every channel in 1024-sample windows
-and returns one container
-bitstream (neurocodec.codec.container): header with the model id and weights hash, per-channel
-min-max scaling, the recording's units as side information, and the int8 latent codes as payload.
+and returns one container bitstream (neurocodec.codec.container): header with the model id and
+weights hash, per-channel min-max scaling, the recording's units as side information, and the
+int8 latent codes as payload.
 `CaeCodec.decode` checks the bitstream against its model and runs the quantized decoder in exact
 fixed point (quantize.fast_decoder: the Keras decoder's arithmetic, batched, without TensorFlow).
 File-level encode/decode (any family's codec): neurocodec.codec.recording.
