@@ -30,6 +30,10 @@ class Family:
     module: str
     stages: dict[str, str] = field(default_factory=dict)
     codec: str | None = None  # codec id (neurocodec.codec.registry) for encode/decode/evaluate
+    # the family's one save/load pair: load(model_dir) -> train.artifacts.LoadedModel (family, spec,
+    # models by role, config); save(...) writes the folder with files.atomic_dir
+    save: str | None = None
+    load: str | None = None
 
     def supports(self, verb: str) -> bool:
         if verb in ("encode", "decode", "evaluate"):
@@ -48,6 +52,20 @@ class Family:
         if module.endswith(".py"):  # an experiment script of the source tree's reports/ (not installed)
             return _script_entry(module, func, verb)
         return getattr(importlib.import_module(module), func)
+
+
+def resolve(target: str):
+    """The callable named by "module:function"."""
+    module, func = target.rsplit(":", 1)
+    return getattr(importlib.import_module(module), func)
+
+
+def load_model(model_dir):
+    """Any trained model folder -> train.artifacts.LoadedModel, through its family's loader."""
+    family = family_of_model_dir(model_dir)
+    if family.load is None:
+        raise UnsupportedError(f"model family {family.name!r} declares no loader")
+    return resolve(family.load)(model_dir)
 
 
 def _script_entry(path: str, func: str, verb: str):
@@ -77,6 +95,7 @@ FAMILIES: dict[str, Family] = {f.name: f for f in [
             "export-tflite": "neurocodec.quantize.tflite_runner:main",
         },
         codec="cae",
+        save="neurocodec.train.artifacts:save_cae", load="neurocodec.train.artifacts:load_cae_model",
     ),
     Family(
         "vq_cae", "spike-waveform autoencoder, vector-quantized latent, entropy-coded indices", "neurocodec.train.vq_cae",
@@ -85,6 +104,7 @@ FAMILIES: dict[str, Family] = {f.name: f for f in [
             "report": "neurocodec.train.vq_report:main",
             "hls": "neurocodec.hls.vq_cae:main",
         },
+        save="neurocodec.train.vq_training:save_model", load="neurocodec.train.artifacts:load_vq_cae_model",
     ),
     Family(
         "stream", "spike-aware stream codec: decimated LFP + learned (QKeras) snippet transform coder, entropy coded",
@@ -97,6 +117,7 @@ FAMILIES: dict[str, Family] = {f.name: f for f in [
             "report-hw": "neurocodec.firmware.hw_report:main",
         },
         codec="stream",
+        save="neurocodec.train.stream_codec:save_model", load="neurocodec.train.artifacts:load_stream_model",
     ),
     Family(
         "gamma_cnn", "causal EMG decoder with Gamma-function kernels", "neurocodec.train.gamma_cnn",
@@ -105,18 +126,22 @@ FAMILIES: dict[str, Family] = {f.name: f for f in [
             "report": "reports/gamma.py:main",
             "hls": "neurocodec.hls.gamma_cnn:main",
         },
+        save="neurocodec.train.gamma_training:save_model_folder", load="neurocodec.train.gamma_training:load",
     ),
     Family(
         "spectro_cae", "spectrogram autoencoder for ECG/EEG/EMG with UMAP", "neurocodec.train.spectro_cae",
         stages={"train": "neurocodec.train.spectro_cae:main", "report": "reports/spectro.py:main"},
+        save="neurocodec.train.spectro_cae:save_model", load="neurocodec.train.spectro_cae:load",
     ),
     Family(
         "lfp_ae", "multichannel LFP autoencoder (pre-trains the WGAN-GP)", "neurocodec.train.lfp_ae",
         stages={"train": "neurocodec.train.lfp_ae:main"},
+        save="neurocodec.train.lfp_ae:save_lfp_ae", load="neurocodec.train.lfp_ae:load",
     ),
     Family(
         "lfp_gan", "WGAN-GP initialised from the LFP autoencoder", "neurocodec.train.lfp_gan",
         stages={"train": "neurocodec.train.lfp_gan:main", "report": "reports/lfp.py:main"},
+        save="neurocodec.train.lfp_gan:save_gan", load="neurocodec.train.lfp_gan:load",
     ),
 ]}
 
@@ -150,4 +175,5 @@ def family_of_model_dir(model_dir) -> Family:
     return get_family(name)
 
 
-__all__ = ["Family", "FAMILIES", "STAGES", "get_family", "families_supporting", "family_of_model_dir"]
+__all__ = ["Family", "FAMILIES", "STAGES", "get_family", "families_supporting", "family_of_model_dir", "load_model",
+           "resolve"]

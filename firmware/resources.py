@@ -38,6 +38,7 @@ this is a lower-side gate count, good for comparing designs, not for silicon are
 from __future__ import annotations
 
 from neurocodec.errors import NeurocodecError
+from neurocodec.files import write_text_atomic
 
 import json
 import os
@@ -272,10 +273,9 @@ def run_yosys(script: str, work_dir: Path, name: str, cwd: Path | None = None, y
     Raises YosysError with the log tail when Yosys exits non-zero or times out."""
     exe = find_yosys(yosys)
     work_dir = Path(work_dir)
-    work_dir.mkdir(parents=True, exist_ok=True)
     ys = work_dir / f"{name}.ys"
     log = work_dir / f"{name}.log"
-    ys.write_text(script)
+    write_text_atomic(ys, script)
     cmd = [exe, "-q", "-l", str(log), "-s", str(ys)]
     try:
         proc = subprocess.run(cmd, cwd=cwd or work_dir, capture_output=True, text=True, timeout=timeout)

@@ -6,7 +6,9 @@ and one module per convolution layer (`<top>_l1`, `<top>_l2`, ...), plus `<top>_
 (the `schedule_summary`). The trained integer weights and biases are constants in the RTL: each
 layer's weights are a synchronous case-ROM (Yosys turns it into LUTs or a block RAM), biases are
 localparams (or a small case-ROM when a layer has several MAC groups). Full description, diagrams
-and numbers: firmware/ARCHITECTURE.md.
+and numbers: firmware/ARCHITECTURE.md. The Verilog text comes from the Jinja2 templates in
+firmware/templates/ (encoder.v.j2, header.v.j2, layer.v.j2, top.v.j2, macros.v.j2: round-half-even
++ saturation and the shift-and-add constant multiplier); this module only computes the numbers.
 
 Architecture (one streaming pipeline; every layer is its own module, all layers run concurrently)
 -----------------------------------------------------------------------------------------------

@@ -46,12 +46,12 @@ from __future__ import annotations
 from neurocodec.errors import NeurocodecError
 
 import math
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from neurocodec.files import write_bytes_atomic
 
 #: layer classes the export understands.
 SUPPORTED_LAYERS = ("InputLayer", "QActivation", "QConv1D", "Conv1D", "LeakyReLU")
@@ -245,15 +245,17 @@ def latent_lsb(qkeras_encoder) -> float:
     return parse_encoder(qkeras_encoder).latent_step
 
 
-def check_segments(segments, length: int, what: str = "segments") -> np.ndarray:
+def check_segments(segments, length: int, what: str = "segments", error=None, unit_range: bool = True) -> np.ndarray:
+    """(n, length) float segments (an (n, length, 1) array is squeezed); finite, and in [0, 1] if unit_range."""
+    error = error or TfliteExportError
     x = np.asarray(segments, dtype=np.float64)
     if x.ndim == 3 and x.shape[2] == 1:
         x = x[:, :, 0]
     if x.ndim != 2 or x.shape[0] < 1 or x.shape[1] != length:
-        raise TfliteExportError(f"{what} must have shape (n >= 1, {length}), got {np.shape(segments)}")
+        raise error(f"{what} must have shape (n >= 1, {length}), got {np.shape(segments)}")
     if not np.all(np.isfinite(x)):
-        raise TfliteExportError(f"{what} contain NaN or infinite values")
-    if x.min() < -1e-6 or x.max() > 1 + 1e-6:
+        raise error(f"{what} contain NaN or infinite values")
+    if unit_range and (x.min() < -1e-6 or x.max() > 1 + 1e-6):
         raise TfliteExportError(f"{what} must be min-max normalized to [0, 1]; got range "
                                 f"[{x.min():.4g}, {x.max():.4g}]")
     return x
@@ -415,33 +417,17 @@ def _conv2d_fn(kernel, bias, stride, padding, dilation, weight_bound=None):
 
 
 def convert_int8(twin, calibration: np.ndarray | None, io_type: str = "int8") -> bytes:
-    """Full-integer conversion of the twin; ``calibration`` (n, length) drives PTQ (None for
-    the pinned twin, whose FakeQuant nodes carry every range)."""
-    import tensorflow as tf
+    """Full-integer conversion of the twin (the one converter, quantize.tflite_int8); ``calibration``
+    (n, length) drives PTQ (None for the pinned twin, whose FakeQuant nodes carry every range: the
+    converter refuses TFLITE_BUILTINS_INT8 without a representative dataset, so model_details checks
+    after conversion that no float tensor is left)."""
+    from neurocodec.quantize.tflite_int8 import TfliteConversionError, convert_int8_keras
 
-    dtype = {"int8": tf.int8, "uint8": tf.uint8}.get(io_type)
-    if dtype is None:
-        raise TfliteExportError(f"io_type must be 'int8' or 'uint8', got {io_type!r}")
-    converter = tf.lite.TFLiteConverter.from_keras_model(twin)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    if calibration is not None:
-        cal = np.asarray(calibration, np.float32)
-
-        def representative():
-            for i in range(cal.shape[0]):
-                yield [cal[i : i + 1, :, None]]
-
-        converter.representative_dataset = representative
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]  # else: error
-    # the pinned twin has a FakeQuant on every tensor (quantization-aware conversion; the converter
-    # refuses TFLITE_BUILTINS_INT8 without a representative dataset): model_details checks after
-    # conversion that no float tensor is left
-    converter.inference_input_type = dtype
-    converter.inference_output_type = dtype
+    cal = None if calibration is None else np.asarray(calibration, np.float32)[..., None]
     try:
-        return converter.convert()
-    except Exception as exc:  # ConverterError / RuntimeError / ValueError from the converter
-        raise TfliteExportError(f"TFLite int8 conversion failed: {exc}") from exc
+        return convert_int8_keras(twin, cal, io_type)
+    except TfliteConversionError as exc:
+        raise TfliteExportError(str(exc)) from exc
 
 
 def model_details(model_content: bytes) -> dict:
@@ -467,23 +453,6 @@ def model_details(model_content: bytes) -> dict:
         "n_ops": len(ops),
         "float_tensors": float_tensors,
     }
-
-
-def _write_atomic(data: bytes, out_path: Path) -> None:
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".tmp", dir=out_path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, out_path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def export_encoder_tflite(qkeras_encoder, representative_segments, out_path, *, method: str = "pinned",
@@ -524,7 +493,7 @@ def export_encoder_tflite(qkeras_encoder, representative_segments, out_path, *, 
     if details["float_tensors"]:
         raise TfliteExportError(f"conversion left float tensors {details['float_tensors'][:5]}: "
                                 "the model is not full-int8")
-    _write_atomic(data, out_path)
+    write_bytes_atomic(out_path, data)
     plan = plan_ranges(chain, ranges) if method == "pinned" else [(None, None, False)] * len(ranges)
     return {
         "path": str(out_path),

@@ -18,12 +18,11 @@ from __future__ import annotations
 from neurocodec.errors import NeurocodecError
 
 import argparse
-import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from neurocodec.files import write_json_atomic
 
 DEFAULT_BATCH = 64
 #: kernel paths of ai-edge-litert: "auto" is what a plain ``Interpreter(model_path)`` does, on a
@@ -98,13 +97,9 @@ def run_tflite(path, segments01, batch_size: int = DEFAULT_BATCH, num_threads: i
     interp = _interpreter(path, num_threads=num_threads, kernels=kernels)
     inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
     length = int(inp["shape"][1])
-    x = np.asarray(segments01, dtype=np.float64)
-    if x.ndim == 3 and x.shape[2] == 1:
-        x = x[:, :, 0]
-    if x.ndim != 2 or x.shape[0] < 1 or x.shape[1] != length:
-        raise TfliteRunError(f"segments must have shape (n >= 1, {length}), got {np.shape(segments01)}")
-    if not np.all(np.isfinite(x)):
-        raise TfliteRunError("segments contain NaN or infinite values")
+    from neurocodec.quantize.tflite_export import check_segments
+
+    x = check_segments(segments01, length, error=TfliteRunError, unit_range=False)
     if batch_size < 1:
         raise TfliteRunError(f"batch_size must be >= 1, got {batch_size}")
     codes, current = [], None
@@ -210,19 +205,6 @@ def load_test_vectors(model_dir: Path, length: int):
     return codes.astype(np.float64) / 256.0, latent
 
 
-def _write_json_atomic(obj, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=2, default=lambda o: o.item() if hasattr(o, "item") else str(o))
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _recording_segments(meta: dict, length: int):
     """(train, val) segments of the model's training recording, prepared as for training."""
     from neurocodec.train.cae_data import prepare_cae_data
@@ -305,7 +287,7 @@ def main(argv=None) -> int:
         if ref.shape == t.shape:
             report["vs_test_vector_codes"] = agreement(np.round(t / lsb) * lsb, ref, lsb)
     report_path = out.with_name(out.stem + "_report.json")
-    _write_json_atomic(report, report_path)
+    write_json_atomic(report_path, report)
     print(f"wrote {out} ({report['size_bytes']} bytes, {args.method}), report {report_path}")
     print(f"TFLite vs QKeras latent on {report['n_segments']} segments: "
           f"{100 * report['frac_exact']:.1f}% exact, {100 * report['frac_within_1lsb']:.2f}% within 1 LSB, "

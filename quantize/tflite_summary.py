@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from neurocodec import paths
+from neurocodec.files import write_text_atomic
 
 
 def main(argv=None) -> int:
@@ -39,8 +40,7 @@ def main(argv=None) -> int:
             f"{100 * r['frac_within_2lsb']:.1f} % | {r['max_abs_error_lsb']:.0f} | {r['snr_db']:.1f} | {r['correlation']:.4f} |"
         )
     out = Path(a.docs) / "tflite_cae.md"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines) + "\n")
+    write_text_atomic(out, "\n".join(lines) + "\n")
     print(f"wrote {out}")
     return 0
 

@@ -20,12 +20,12 @@ EMG envelope, both at 100 Hz, with a session index and the trial's position in i
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from neurocodec.files import savez_atomic
 
 from .envelopes import (ENVELOPE_FS, TRIAL_SECONDS, WARMUP_SECONDS, cut_trials, emg_envelope,
                         loss_mask, neural_envelope)
@@ -75,20 +75,11 @@ class PairedRecording:
 def save_paired_npz(rec: PairedRecording, path) -> Path:
     """Write a session in the common format (atomically: temp file, then rename)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     arrays = dict(neural=rec.neural, fs_neural=rec.fs_neural, emg=rec.emg, fs_emg=rec.fs_emg,
                   session=np.str_(rec.session), t0_emg_s=rec.t0_emg_s)
     if rec.trial_starts_s is not None:
         arrays["trial_starts_s"] = rec.trial_starts_s
-    fd, tmp = tempfile.mkstemp(suffix=".npz", dir=path.parent)
-    os.close(fd)
-    try:
-        np.savez(tmp, **arrays)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+    return savez_atomic(path, **arrays)
 
 
 def load_paired_npz(path) -> PairedRecording:
@@ -221,19 +212,9 @@ class PairedDataset:
                              list(self.session_names), self.fs, self.warmup_s, truth)
 
     def save(self, path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(suffix=".npz", dir=path.parent)
-        os.close(fd)
-        try:
-            np.savez(tmp, x=self.x, y=self.y, session=self.session, trial=self.trial,
-                     session_names=np.array(self.session_names), fs=self.fs, warmup_s=self.warmup_s,
-                     **{f"truth_{k}": v for k, v in self.truth.items()})
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-        return path
+        return savez_atomic(path, x=self.x, y=self.y, session=self.session, trial=self.trial,
+                            session_names=np.array(self.session_names), fs=self.fs, warmup_s=self.warmup_s,
+                            **{f"truth_{k}": v for k, v in self.truth.items()})
 
     @staticmethod
     def load(path) -> "PairedDataset":

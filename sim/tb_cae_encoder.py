@@ -16,6 +16,8 @@ import os
 
 import cocotb
 import numpy as np
+
+from neurocodec.files import savez_atomic
 from cocotb.clock import Clock
 from cocotb.triggers import Event, FallingEdge, ReadOnly, RisingEdge, Timer, with_timeout
 from cocotb.utils import get_sim_time
@@ -105,7 +107,5 @@ async def encode_segments(dut):
     await with_timeout(done.wait(), cfg["timeout_cycles"] * period, "ns")
     await RisingEdge(dut.clk)
     end_ps = get_sim_time("ps")
-    tmp = cfg["output"] + ".tmp.npz"
-    np.savez(tmp, accept_time_ps=accept_ps, end_time_ps=np.int64(end_ps), **rec)
-    os.replace(tmp, cfg["output"])
+    savez_atomic(cfg["output"], accept_time_ps=accept_ps, end_time_ps=np.int64(end_ps), **rec)
     dut._log.info("encoded %d segments: %d latent values, %d ns simulated", n_seg, total, end_ps // 1000)

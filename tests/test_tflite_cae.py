@@ -26,7 +26,9 @@ import pytest
 
 import neurocodec  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow)
 
-RAW = "/work/shared/data/locust_tetrode/locust_trial_01.raw"
+from neurocodec.signals.datasets import DATASETS, BUNDLED_ROOT  # noqa: E402
+
+RAW = str(BUNDLED_ROOT / DATASETS["locust"][1])  # the bundled recording, found through the package
 CR, HIDDEN, EPOCHS, SEED = 64, 8, 5, 0
 
 pytestmark = pytest.mark.skipif(not os.path.isfile(RAW), reason=f"locust recording {RAW} not available")
@@ -218,10 +220,12 @@ def test_bad_data_and_failed_writes_leave_no_file(trained, tmp_path, monkeypatch
         export_encoder_tflite(trained["encoder"], trained["val"][:4], out, method="qat")
     assert list(tmp_path.iterdir()) == []
 
-    def failing_fsync(fd):
+    from neurocodec import files
+
+    def failing_replace(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(tflite_export.os, "fsync", failing_fsync)
+    monkeypatch.setattr(files.os, "replace", failing_replace)  # the one writer tflite_export uses
     with pytest.raises(OSError, match="disk full"):
-        tflite_export._write_atomic(b"\x00" * 1000, out)
+        tflite_export.write_bytes_atomic(out, b"\x00" * 1000)
     assert list(tmp_path.iterdir()) == []  # neither the target nor the temp file

@@ -4,6 +4,7 @@ Weights are stored apart from the architecture: loading rebuilds the model from 
 the same builder, so a saved model never depends on (de)serializing custom QKeras objects.
 """
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from neurocodec.files import commit_dir, save_with_atomic, staging_dir, write_json_atomic  # noqa: F401  (the one staging pair)
@@ -57,3 +58,35 @@ def load_cae(model_dir):
     except (OSError, ValueError) as exc:  # h5py: truncated / not HDF5; Keras: layer or shape mismatch
         raise NeurocodecError(f"{weights}: corrupt, truncated or not this model's weights ({exc})") from None
     return spec, autoencoder, encoder, decoder, meta
+
+
+# ----------------------------------------------------------------------------- one load shape
+@dataclass
+class LoadedModel:
+    """What every family's registered loader returns (registry `Family.load`, `registry.load_model`):
+    the family, its spec, its Keras models by role and the folder's config.json."""
+
+    family: str
+    spec: object
+    models: dict  # role -> Keras model, e.g. {"autoencoder", "encoder", "decoder"} or {"generator"}
+    config: dict
+
+
+def load_cae_model(model_dir) -> LoadedModel:
+    spec, ae, enc, dec, meta = load_cae(model_dir)
+    return LoadedModel("cae", spec, {"autoencoder": ae, "encoder": enc, "decoder": dec}, meta)
+
+
+# Adapters of the families whose modules belong to other work streams (same shape, their loaders).
+def load_vq_cae_model(model_dir) -> LoadedModel:
+    from neurocodec.train.vq_training import load_model
+
+    models, spec, cfg = load_model(model_dir)
+    return LoadedModel("vq_cae", spec, dict(models), cfg)
+
+
+def load_stream_model(model_dir) -> LoadedModel:
+    from neurocodec.train.stream_codec import load_model
+
+    spec, joint, enc, dec, meta = load_model(model_dir)
+    return LoadedModel("stream", spec, {"autoencoder": joint, "encoder": enc, "decoder": dec}, meta)

@@ -290,6 +290,14 @@ def load_trained(folder):
     return model, spec, cfg
 
 
+def load(folder):
+    """The registry's one load shape (train.artifacts.LoadedModel)."""
+    from neurocodec.train.artifacts import LoadedModel
+
+    model, spec, cfg = load_trained(folder)
+    return LoadedModel("gamma_cnn", spec, {"decoder": model}, cfg)
+
+
 # ----------------------------------------------------------------------------- CLI
 def load_data(sessions, synthetic_trials: int, seed: int, pre: PreprocessConfig, n_channels: int = 27):
     """`--sessions N` -> N synthetic sessions; `--sessions a.npz dir/ ...` -> real paired files."""

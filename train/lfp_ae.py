@@ -41,9 +41,8 @@ from neurocodec import paths
 from neurocodec.signals.errors import RecordingError
 from neurocodec.signals.validate import check_fs, check_signal
 from neurocodec.files import atomic_dir, save_with_atomic, savez_atomic, write_bytes_atomic, write_json_atomic
-from neurocodec.train.spectro_cae import (
-    export_tflite_int8, limit_threads, quantized_weights, run_tflite, tflite_agreement, tflite_output_scale,
-)
+from neurocodec.quantize.tflite_int8 import evenly, export_and_compare, quantized_weights
+from neurocodec.train.spectro_cae import limit_threads
 
 
 @dataclass(frozen=True)
@@ -354,16 +353,8 @@ def export_encoder_tflite(trained: TrainedLfpAe, data: LfpData, n_calibration: i
                           path=None):
     """int8 TFLite of the encoder + agreement with the QKeras encoder on data.test."""
     twin = float_twin(trained.encoder, trained.spec)
-    rep = data.train[np.unique(np.round(np.linspace(0, len(data.train) - 1,
-                                                    min(n_calibration, len(data.train)))).astype(int))]
-    blob = export_tflite_int8(twin, rep, path)
-    ref = latent_codes(trained.encoder, data.test)
-    out = run_tflite(blob, data.test)
-    agreement = tflite_agreement(ref, out, tflite_output_scale(blob))
-    agreement["size_bytes"] = len(blob)
-    agreement["float_twin_vs_qkeras_max_abs"] = float(np.max(np.abs(
-        twin.predict(data.test, verbose=0) - ref)))
-    return blob, agreement
+    rep = data.train[evenly(len(data.train), n_calibration)]
+    return export_and_compare(twin, lambda x: latent_codes(trained.encoder, x), rep, data.test, path)
 
 
 # ============================================================================ save / load
@@ -407,6 +398,16 @@ def load_lfp_ae(model_dir) -> TrainedLfpAe:
     metrics = json.loads((model_dir / "metrics.json").read_text())
     history = json.loads((model_dir / "history.json").read_text())
     return TrainedLfpAe(spec, ae, enc, dec, history, metrics)
+
+
+def load(model_dir):
+    """The registry's one load shape (train.artifacts.LoadedModel)."""
+    from neurocodec.train.artifacts import LoadedModel
+
+    t = load_lfp_ae(model_dir)
+    config = json.loads((Path(model_dir) / "config.json").read_text())
+    return LoadedModel("lfp_ae", t.spec, {"autoencoder": t.autoencoder, "encoder": t.encoder, "decoder": t.decoder},
+                       config)
 
 
 def train_and_save(spec: LfpSpec, model_dir=None, epochs: int = 60, patience: int = 6,

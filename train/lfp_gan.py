@@ -350,6 +350,15 @@ def load_generator(model_dir):
     return spec, generator
 
 
+def load(model_dir):
+    """The registry's one load shape (train.artifacts.LoadedModel)."""
+    from neurocodec.train.artifacts import LoadedModel
+
+    spec, generator = load_generator(model_dir)
+    config = json.loads((Path(model_dir) / "config.json").read_text())
+    return LoadedModel("lfp_gan", spec, {"generator": generator}, config)
+
+
 def main(argv=None) -> int:
     """``neurocodec train lfp_gan``: WGAN-GP from the saved lfp_ae (pretrained) or scratch."""
     p = argparse.ArgumentParser(prog="neurocodec train lfp_gan", description=__doc__.split("\n")[0])

@@ -35,6 +35,10 @@ from pathlib import Path
 import numpy as np
 
 import neurocodec  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
+from neurocodec.quantize import tflite_int8
+from neurocodec.quantize.tflite_int8 import (  # noqa: F401  (re-exported: the one TFLite int8 path)
+    export_tflite_int8, quantized_weights, run_tflite, tflite_agreement, tflite_output_scale,
+)
 from neurocodec.files import atomic_dir, save_with_atomic, savez_atomic, write_bytes_atomic, write_json_atomic
 from neurocodec import paths
 from neurocodec.signals.errors import RecordingError
@@ -435,18 +439,7 @@ def umap_project(train_x, test_x, seed: int = 0, n_neighbors: int = 15, min_dist
 
 
 
-# ============================================================================ TFLite (generic)
-def quantized_weights(layer) -> list[np.ndarray]:
-    """Kernel/bias of a (Q)Conv layer as used in the forward pass (quantized for QKeras)."""
-    kernel = layer.kernel
-    bias = layer.bias if layer.use_bias else None
-    if getattr(layer, "kernel_quantizer_internal", None) is not None:
-        kernel = layer.kernel_quantizer_internal(kernel)
-    if bias is not None and getattr(layer, "bias_quantizer_internal", None) is not None:
-        bias = layer.bias_quantizer_internal(bias)
-    return [np.asarray(kernel, np.float32)] + ([] if bias is None else [np.asarray(bias, np.float32)])
-
-
+# ============================================================================ TFLite
 def float_twin_encoder(encoder, spec: SpectroSpec):
     """Plain tf-keras copy of the spectrogram encoder holding its quantized weights."""
     twin_spec = SpectroSpec.from_dict({**spec.to_dict(), "quantized": False})
@@ -458,96 +451,6 @@ def float_twin_encoder(encoder, spec: SpectroSpec):
             quantized_weights(encoder.get_layer(f"enc{i + 1}_conv")))
     return twin
 
-
-def export_tflite_int8(float_model, representative, path=None) -> bytes:
-    """Post-training full-integer (int8 in/out) TFLite model of a float Keras model.
-
-    representative: (n, *input_shape) float array of real inputs used to calibrate the ranges.
-    Written atomically to ``path`` if given; returns the flatbuffer bytes."""
-    import tensorflow as tf
-
-    rep = np.asarray(representative, np.float32)
-    if rep.ndim != len(float_model.input_shape) or rep.shape[1:] != tuple(float_model.input_shape[1:]):
-        raise ValueError(f"representative data shape {rep.shape} does not match the model input "
-                         f"{float_model.input_shape}")
-    if not np.all(np.isfinite(rep)):
-        raise ValueError("representative data contain NaN or Inf")
-
-    def gen():
-        for i in range(len(rep)):
-            yield [rep[i: i + 1]]
-
-    converter = tf.lite.TFLiteConverter.from_keras_model(float_model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = gen
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.int8
-    converter.inference_output_type = tf.int8
-    blob = converter.convert()
-    if path is not None:
-        write_bytes_atomic(path, blob)
-    return blob
-
-
-def run_tflite(model, x, batch_size: int = 64) -> np.ndarray:
-    """Run an int8 TFLite model (bytes or path) on float inputs; returns dequantized outputs."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    if isinstance(model, (bytes, bytearray)):
-        interp = Interpreter(model_content=bytes(model), num_threads=1)
-    else:
-        interp = Interpreter(model_path=str(model), num_threads=1)
-    x = np.asarray(x, np.float32)
-    inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
-    s_in, z_in = inp["quantization"]
-    s_out, z_out = out["quantization"]
-    results = []
-    current = None
-    for a in range(0, len(x), batch_size):
-        xb = x[a: a + batch_size]
-        if current != len(xb):
-            interp.resize_tensor_input(inp["index"], [len(xb), *x.shape[1:]])
-            interp.allocate_tensors()
-            current = len(xb)
-        if np.issubdtype(inp["dtype"], np.integer):
-            info = np.iinfo(inp["dtype"])
-            xb = np.clip(np.round(xb / s_in) + z_in, info.min, info.max).astype(inp["dtype"])
-        interp.set_tensor(inp["index"], xb)
-        interp.invoke()
-        y = interp.get_tensor(out["index"])
-        if np.issubdtype(out["dtype"], np.integer):
-            y = (y.astype(np.float64) - z_out) * s_out
-        results.append(np.asarray(y, np.float64))
-    return np.concatenate(results)
-
-
-def tflite_output_scale(model) -> float:
-    from ai_edge_litert.interpreter import Interpreter
-
-    interp = Interpreter(model_content=bytes(model), num_threads=1) if isinstance(
-        model, (bytes, bytearray)) else Interpreter(model_path=str(model), num_threads=1)
-    return float(interp.get_output_details()[0]["quantization"][0])
-
-
-def tflite_agreement(reference: np.ndarray, tflite_out: np.ndarray, scale: float) -> dict:
-    """Agreement of TFLite outputs with the Keras (QKeras) reference, also in output LSBs."""
-    ref = np.asarray(reference, np.float64).reshape(len(reference), -1)
-    out = np.asarray(tflite_out, np.float64).reshape(len(tflite_out), -1)
-    err = np.abs(ref - out)
-    rng = float(ref.max() - ref.min()) or 1.0
-    corr = float(np.corrcoef(ref.ravel(), out.ravel())[0, 1]) if ref.std() > 0 else float("nan")
-    return {
-        "output_scale": float(scale),
-        "max_abs_error": float(err.max()),
-        "mean_abs_error": float(err.mean()),
-        "p99_abs_error": float(np.percentile(err, 99)),
-        "mean_abs_error_lsb": float(err.mean() / scale),
-        "p99_abs_error_lsb": float(np.percentile(err, 99) / scale),
-        "max_abs_error_lsb": float(err.max() / scale),
-        "relative_rms_error": float(np.sqrt(np.mean((ref - out) ** 2)) / (ref.std() or 1.0)),
-        "reference_range": rng,
-        "correlation": corr,
-    }
 
 
 # ============================================================================ saving
@@ -599,6 +502,14 @@ def load_model(model_dir) -> tuple[SpectroSpec, object, object, object, dict]:
     return spec, autoencoder, encoder, decoder, config
 
 
+def load(model_dir):
+    """The registry's one load shape (train.artifacts.LoadedModel)."""
+    from neurocodec.train.artifacts import LoadedModel
+
+    spec, ae, enc, dec, config = load_model(model_dir)
+    return LoadedModel("spectro_cae", spec, {"autoencoder": ae, "encoder": enc, "decoder": dec}, config)
+
+
 def train_and_export(spec: SpectroSpec, model_dir=None, epochs: int = 40, patience: int = 5,
                      batch_size: int = 32, seed: int = 0, max_seconds: float | None = None,
                      max_per_recording=None, n_calibration: int = 200, log=print):
@@ -621,14 +532,8 @@ def export_and_compare(trained: TrainedSpectroCae, data: SpectroData, n_calibrat
     """int8 TFLite of the encoder's float twin; agreement with the QKeras encoder on test data."""
     twin = float_twin_encoder(trained.encoder, trained.spec)
     rep = data.train.images[_evenly(len(data.train.images), n_calibration)]
-    blob = export_tflite_int8(twin, rep)
-    ref = trained.encoder.predict(data.test.images, verbose=0)
-    out = run_tflite(blob, data.test.images)
-    agreement = tflite_agreement(ref, out, tflite_output_scale(blob))
-    agreement["size_bytes"] = len(blob)
-    twin_out = twin.predict(data.test.images, verbose=0)
-    agreement["float_twin_vs_qkeras_max_abs"] = float(np.max(np.abs(twin_out - ref)))
-    return blob, agreement
+    return tflite_int8.export_and_compare(twin, lambda x: trained.encoder.predict(x, verbose=0), rep,
+                                          data.test.images)
 
 
 # ============================================================================ CLI
