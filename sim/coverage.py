@@ -325,16 +325,119 @@ def search_vectors(ie: IntEncoder, real_codes=None, seed: int = 0, max_evals: in
     return extra, missing
 
 
+SEMANTIC_MUTANTS = ("round_acc", "round_act", "sat_acc", "sat_act", "bias")
+
+
+def _rhu(v: np.ndarray, shift: int) -> np.ndarray:
+    """Round half up (the rounding mutant)."""
+    if shift <= 0:
+        return v << (-shift)
+    return (v + (1 << (shift - 1))) >> shift
+
+
+def _wrap(v: np.ndarray, bits: int) -> np.ndarray:
+    half = 1 << (bits - 1)
+    return ((v + half) & ((1 << bits) - 1)) - half
+
+
+def forward(codes: np.ndarray, ie: IntEncoder, mutant: tuple[int, str] | None = None) -> np.ndarray:
+    """The integer encoder (== quantize.reference.encode_int), or a model of one RTL mutant of
+    sim/mutation.py: (layer index from 0, "round_acc" | "round_act" | "sat_acc" | "sat_act" |
+    "bias"), so that vectors can be searched that tell the mutant from the original."""
+    x = np.asarray(codes, np.int64)
+    x = x[:, :, None] if x.ndim == 2 else x
+    for li, layer in enumerate(ie.layers):
+        kind = mutant[1] if mutant is not None and mutant[0] == li else None
+        s1, s2 = _shifts(layer)
+        acc = _conv_acc(x, layer)
+        if kind == "bias":  # + a quarter of an acc-register LSB on channel 0 (as sim/mutation.py)
+            acc[..., 0] += 1 << max(s1 - 2, 0)
+        r1 = _rhu(acc, s1) if kind == "round_acc" else shift_round_half_even(acc, s1)
+        alo, ahi = -(1 << (layer.acc_bits - 1)), (1 << (layer.acc_bits - 1)) - 1
+        a = _wrap(r1, layer.acc_bits) if kind == "sat_acc" else np.clip(r1, alo, ahi)
+        leaky = np.where(a > 0, a << layer.alpha_shift, a * layer.alpha_num)
+        r2 = _rhu(leaky, s2) if kind == "round_act" else shift_round_half_even(leaky, s2)
+        olo, ohi = -(1 << (layer.out_bits - 1)), (1 << (layer.out_bits - 1)) - 1
+        x = _wrap(r2, layer.out_bits) if kind == "sat_act" else np.clip(r2, olo, ohi)
+    return x
+
+
+def _applicable(ie: IntEncoder, li: int, kind: str, reach: list[dict]) -> bool:
+    s1, s2 = _shifts(ie.layers[li])
+    if kind == "round_acc":
+        return s1 > 0
+    if kind == "round_act":
+        return s2 > 0
+    if kind == "sat_acc":
+        return reach[li]["acc_sat_hi"] or reach[li]["acc_sat_lo"]
+    if kind == "sat_act":
+        return reach[li]["act_sat_hi"] or reach[li]["act_sat_lo"]
+    return True
+
+
+def observable_vectors(ie: IntEncoder, vectors: np.ndarray, seed: int = 0, max_evals: int = 4000,
+                       batch: int = 32, kinds=SEMANTIC_MUTANTS) -> tuple[np.ndarray, dict]:
+    """Vectors on which each modelled mutant's output differs from the original's: a tie whose
+    rounding direction, a saturation whose removal, a quarter-LSB bias error that changes the
+    latent. Returns (extra vectors, {"l<i>.<kind>": "vectors" | "search" | "not found" |
+    "equivalent"})."""
+    rng = np.random.default_rng(seed + 1)
+    top = (1 << ie.input_bits) - 1
+    n = ie.segment_length
+    reach = reachable(ie)
+    pool = np.asarray(vectors, np.int64).reshape(-1, n)
+    ref = forward(pool, ie)
+    extra: list[np.ndarray] = []
+    status = {}
+    for li in range(len(ie.layers)):
+        for kind in kinds:
+            key = f"l{li + 1}.{kind}"
+            if not _applicable(ie, li, kind, reach):
+                status[key] = "equivalent"
+                continue
+            allv = np.concatenate([pool] + [e[None] for e in extra]) if extra else pool
+            if np.any(forward(allv, ie, (li, kind)) != forward(allv, ie)):
+                status[key] = "vectors"
+                continue
+            status[key] = "not found"
+            evals = 0
+            while evals < max_evals:
+                kind_of = evals // batch % 4
+                if kind_of == 0:
+                    cand = rng.integers(0, top + 1, (batch, n))
+                elif kind_of == 1:
+                    cand = rng.choice([0, top], (batch, n))
+                elif kind_of == 2:
+                    cand = np.stack([_mutate(allv[int(rng.integers(0, len(allv)))], rng, top, 1)[0]
+                                     for _ in range(batch)])
+                else:
+                    cand = np.clip(rng.normal(top / 2, top / 4 * rng.uniform(0.2, 2), (batch, n)).round(), 0, top)
+                cand = cand.astype(np.int64)
+                evals += batch
+                diff = np.any((forward(cand, ie, (li, kind)) != forward(cand, ie)).reshape(batch, -1), axis=1)
+                if diff.any():
+                    extra.append(cand[int(np.argmax(diff))])
+                    status[key] = "search"
+                    break
+    out = np.stack(extra) if extra else np.zeros((0, n), np.int64)
+    return out, status
+
+
 def coverage_vectors(ie: IntEncoder, real_codes, seed: int = 0, max_evals: int = 6000) -> tuple[np.ndarray, dict]:
-    """Real windows followed by searched vectors; (all vectors, coverage report)."""
+    """Real windows followed by searched vectors (every reachable saturation and tie of every
+    layer, then vectors that make each modelled mutant observable); (all vectors, report)."""
     real = np.asarray(real_codes, np.int64).reshape(-1, ie.segment_length)
     extra, missing = search_vectors(ie, real, seed=seed, max_evals=max_evals)
     allv = np.concatenate([real, extra]) if len(extra) else real
+    extra2, observable = observable_vectors(ie, allv, seed=seed, max_evals=max_evals)
+    n_search = len(extra) + len(extra2)
+    allv = np.concatenate([allv, extra2]) if len(extra2) else allv
     reach = reachable(ie)
     cov = layer_coverage(allv, ie)
     return allv, {
+        "observable_mutants": observable,
         "n_real": int(len(real)),
-        "n_search": int(len(extra)),
+        "n_search": int(n_search),
         "per_layer": [{**c, "reachable": [e for e in EVENTS if r[e]]} for c, r in zip(cov, reach)],
         "per_layer_real_only": layer_coverage(real, ie),
         "missing": [f"layer {li} {e}" for li, e in missing_events(cov, reach)],
@@ -342,5 +445,5 @@ def coverage_vectors(ie: IntEncoder, real_codes, seed: int = 0, max_evals: int =
     }
 
 
-__all__ = ["EVENTS", "trace", "layer_coverage", "reachable", "missing_events", "coverage_complete",
+__all__ = ["EVENTS", "SEMANTIC_MUTANTS", "forward", "observable_vectors", "trace", "layer_coverage", "reachable", "missing_events", "coverage_complete",
            "search_vectors", "coverage_vectors"]

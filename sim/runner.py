@@ -42,7 +42,6 @@ from __future__ import annotations
 from neurocodec.errors import NeurocodecError
 
 import contextlib
-import json
 import os
 import re
 import shutil
@@ -55,6 +54,7 @@ from pathlib import Path
 import numpy as np
 
 from neurocodec import paths
+from neurocodec.files import save_with_atomic, write_json_atomic
 from neurocodec.firmware.verilog_gen import generate_encoder_verilog, load_int_encoder, schedule_summary
 
 TB_MODULE = "neurocodec.sim.tb_cae_encoder"
@@ -210,6 +210,10 @@ class CosimResult:
     saif: Path | None = None
     rtl: Path | None = None
     schedule: dict = field(default_factory=dict)
+    #: mutation wrapper only (sim/mutation.py): (n_mutants, n, latent_len, channels) outputs of every
+    #: mutant, and (n_outputs, n_mutants) 1 where its handshakes equalled the original's
+    mutant_latent: np.ndarray | None = None
+    mutant_sync: np.ndarray | None = None
 
     @property
     def steady_cycles_per_segment(self) -> float | None:
@@ -250,14 +254,14 @@ def _check_codes(codes: np.ndarray, enc) -> np.ndarray:
     if x.ndim == 1 and x.size % enc.segment_length == 0:
         x = x.reshape(-1, enc.segment_length)
     if x.ndim != 2 or x.shape[1] != enc.segment_length or x.shape[0] < 1:
-        raise ValueError(f"input codes must be (n, {enc.segment_length}), got {np.shape(codes)}")
+        raise NeurocodecError(f"input codes must be (n, {enc.segment_length}), got {np.shape(codes)}")
     if not np.issubdtype(x.dtype, np.integer):
         if not np.array_equal(x, np.round(x)):
-            raise ValueError("input codes must be integers")
+            raise NeurocodecError("input codes must be integers")
     x = x.astype(np.int64)
     hi = (1 << enc.input_bits) - 1
     if x.min() < 0 or x.max() > hi:
-        raise ValueError(f"input codes outside [0, {hi}] ({enc.input_bits}-bit unsigned)")
+        raise NeurocodecError(f"input codes outside [0, {hi}] ({enc.input_bits}-bit unsigned)")
     return x
 
 
@@ -270,7 +274,8 @@ def _log_tail(path: Path, n: int = 40) -> str:
 
 def cosim(int_encoder, input_codes, name: str, trace_saif: Path | None = None, macs_per_layer=1,
           top_name: str = "cae_encoder", clock_ns: float = 10.0, input_gap: int = 0,
-          timeout_cycles: int | None = None, trace_capable: bool = True, verbose: bool = False) -> CosimResult:
+          timeout_cycles: int | None = None, trace_capable: bool = True, verbose: bool = False,
+          rtl_file: Path | None = None, build_name: str | None = None) -> CosimResult:
     """Build (incrementally) and run the RTL on `input_codes` (n, segment_length); returns a
     CosimResult with the RTL latent codes and cycle counts.
 
@@ -282,20 +287,33 @@ def cosim(int_encoder, input_codes, name: str, trace_saif: Path | None = None, m
     timeout_cycles: simulated-time limit (default: 3x the scheduled time + margin).
     trace_capable: build with --trace-saif even without trace_saif (one build for both uses;
     False builds a separate, trace-free model in build_notrace/).
-    verbose: simulator output to the console instead of run/sim.log."""
+    verbose: simulator output to the console instead of run/sim.log.
+    rtl_file: simulate this Verilog file (top module `top_name`, same ports and schedule as the
+    generated encoder of `int_encoder`, e.g. a hand-edited or mutated copy) instead of generating.
+    build_name: sub-folder of the build (default "build"): runs that alternate between designs
+    keep one incremental build each."""
     from cocotb_tools.runner import get_runner
 
     enc = load_int_encoder(int_encoder)
     x = _check_codes(input_codes, enc)
     if not re.fullmatch(r"[A-Za-z0-9_.\-]+", name):
-        raise ValueError(f"simulation name {name!r}: use letters, digits, '_', '-', '.' only")
+        raise NeurocodecError(f"simulation name {name!r}: use letters, digits, '_', '-', '.' only")
     ensure_verilator()
     root = paths.stage_dir("sim", name)
-    rtl = generate_encoder_verilog(enc, root / "rtl", top_name=top_name, macs_per_layer=macs_per_layer)
+    if rtl_file is not None:
+        rtl = Path(rtl_file).resolve()
+        if not rtl.is_file():
+            raise CosimError(f"Verilog file not found: {rtl}")
+        if not re.search(rf"^\s*module\s+{re.escape(top_name)}\b", rtl.read_text(errors="replace"), re.M):
+            raise CosimError(f"{rtl} has no module {top_name!r} (pass top_name=)")
+    else:
+        rtl = generate_encoder_verilog(enc, root / "rtl", top_name=top_name, macs_per_layer=macs_per_layer)
     summary = schedule_summary(enc, macs_per_layer)
+    mm = re.search(r"output\s+wire\s*\[(\d+):0\]\s*mut_data", rtl.read_text(errors="replace"))
+    n_mutants = (int(mm.group(1)) + 1) // enc.layers[-1].out_bits if mm else 0
     saif = trace_saif is not None
     traced_build = saif or trace_capable
-    build_dir = root / ("build" if traced_build else "build_notrace")
+    build_dir = root / (build_name or ("build" if traced_build else "build_notrace"))
     run_dir = root / ("run_saif" if saif else "run")
     run_dir.mkdir(parents=True, exist_ok=True)
 
@@ -336,9 +354,9 @@ def cosim(int_encoder, input_codes, name: str, trace_saif: Path | None = None, m
         "clock_ns": clock_ns,
         "input_gap": int(input_gap),
         "timeout_cycles": int(timeout_cycles),
+        "n_mutants": n_mutants,
     }
-    cfg_path = run_dir / "cosim.json"
-    cfg_path.write_text(json.dumps(cfg, indent=2))
+    cfg_path = write_json_atomic(run_dir / "cosim.json", cfg)
     saif_file = run_dir / "activity.saif"
     test_log = run_dir / "sim.log"
     try:
@@ -364,8 +382,12 @@ def cosim(int_encoder, input_codes, name: str, trace_saif: Path | None = None, m
         raise CosimError(f"{e}; log {test_log}:\n{_log_tail(test_log)}") from None
     if n_failed or n_tests == 0 or not out_file.is_file():
         raise CosimError(f"cocotb testbench failed ({n_failed} of {n_tests}); log {test_log}:\n{_log_tail(test_log)}")
-    res = np.load(out_file)
+    res = dict(np.load(out_file))
     latent = _assemble(res, n, n_lat, c_lat)
+    mutant_latent = mutant_sync = None
+    if n_mutants:
+        mutant_latent = np.moveaxis(np.asarray(res["mut_data"], np.int64), 1, 0).reshape(n_mutants, n, n_lat, c_lat)
+        mutant_sync = np.asarray(res["mut_sync"], np.int64)
     period_ps = clock_ns * 1000.0
 
     def cyc(a):
@@ -376,11 +398,8 @@ def cosim(int_encoder, input_codes, name: str, trace_saif: Path | None = None, m
         if not saif_file.is_file() or saif_file.stat().st_size == 0:
             raise CosimError(f"no SAIF written at {saif_file}")
         saif_path = Path(trace_saif)
-        saif_path.parent.mkdir(parents=True, exist_ok=True)
         if saif_path.resolve() != saif_file.resolve():
-            tmp = saif_path.with_name(f".{saif_path.name}.tmp")
-            shutil.copyfile(saif_file, tmp)
-            os.replace(tmp, saif_path)
+            save_with_atomic(saif_path, lambda tmp: shutil.copyfile(saif_file, tmp))
     return CosimResult(
         latent=latent,
         n_segments=n,
@@ -394,6 +413,8 @@ def cosim(int_encoder, input_codes, name: str, trace_saif: Path | None = None, m
         saif=saif_path,
         rtl=rtl,
         schedule=summary,
+        mutant_latent=mutant_latent,
+        mutant_sync=mutant_sync,
     )
 
 

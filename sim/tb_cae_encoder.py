@@ -65,6 +65,15 @@ async def _monitor(dut, total: int, rec: dict, done: Event) -> None:
             rec["index"][got] = dut.out_index.value.to_unsigned()
             rec["channel"][got] = dut.out_channel.value.to_unsigned()
             rec["out_last"][got] = int(dut.out_last.value)
+            if "mut_data" in rec:  # mutation wrapper (sim/mutation.py): every mutant's output
+                v = dut.mut_data.value.to_unsigned()
+                ob = rec["out_bits"]
+                for i in range(rec["mut_data"].shape[1]):
+                    u = (v >> (i * ob)) & ((1 << ob) - 1)
+                    rec["mut_data"][got, i] = u - (1 << ob) if u >> (ob - 1) else u
+                sync = dut.mut_sync.value.to_unsigned()
+                for i in range(rec["mut_sync"].shape[1]):
+                    rec["mut_sync"][got, i] = (sync >> i) & 1
             await RisingEdge(clk)
             rec["out_time_ps"][got] = get_sim_time("ps")
             got += 1
@@ -101,11 +110,17 @@ async def encode_segments(dut):
         "out_last": np.zeros(total, np.int64),
         "out_time_ps": np.zeros(total, np.int64),
     }
+    n_mut = int(cfg.get("n_mutants", 0))
+    if n_mut:
+        rec["mut_data"] = np.zeros((total, n_mut), np.int64)
+        rec["mut_sync"] = np.zeros((total, n_mut), np.int64)
+        rec["out_bits"] = len(dut.out_data.value)
     done = Event()
     cocotb.start_soon(_monitor(dut, total, rec, done))
     cocotb.start_soon(_drive(dut, x, int(cfg["input_gap"]), period, accept_ps))
     await with_timeout(done.wait(), cfg["timeout_cycles"] * period, "ns")
     await RisingEdge(dut.clk)
     end_ps = get_sim_time("ps")
+    rec.pop("out_bits", None)
     savez_atomic(cfg["output"], accept_time_ps=accept_ps, end_time_ps=np.int64(end_ps), **rec)
     dut._log.info("encoded %d segments: %d latent values, %d ns simulated", n_seg, total, end_ps // 1000)
