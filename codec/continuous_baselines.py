@@ -12,8 +12,8 @@ information, payload, checksum). The sampling rate is part of each codec's confi
 * `dct` - 64-sample blocks per channel, orthonormal DCT-II, uniform quantizer of step
   `step_sigma` x the channel's standard deviation, entropy coding of the integer coefficients
   (the project's adaptive arithmetic coder, one model per coefficient index).
-* `spike_hybrid` - the classical spike-aware hybrid: LFP path = anti-aliased decimation to
-  about 1 kHz, uniform quantizer (step `lfp_step` x the channel's spike-band MAD sigma), first
+* `spike_hybrid` - the classical spike-aware hybrid: LFP path = low-pass at 300 Hz and
+  anti-aliased decimation to about 1 kHz, uniform quantizer (step `lfp_step` x the channel's spike-band MAD sigma), first
   differences of the integer codes entropy coded; spike path = the residual x - LFP(decoded),
   snippets of `snippet` samples (peak at `pre`) around spikes detected in the 300-5000 Hz band
   at `threshold` x MAD sigma (max over a group of up to 4 neighbouring channels; the snippet is
@@ -151,10 +151,15 @@ def lfp_factor(fs: float, lfp_fs: float = 1000.0) -> int:
     return max(1, int(round(fs / lfp_fs)))
 
 
-def lfp_encode(data: np.ndarray, factor: int, step: np.ndarray) -> tuple[bytes, np.ndarray]:
-    """LFP path: decimate, quantize (per-channel step), code first differences.
-    Returns (bytes, decoded LFP at the full rate)."""
-    low = _resample(data, 1, factor) if factor > 1 else data.copy()
+def lfp_encode(data: np.ndarray, factor: int, step: np.ndarray, fs: float | None = None) -> tuple[bytes, np.ndarray]:
+    """LFP path: low-pass at 300 Hz (zero-phase Butterworth, order 4: the LFP band), decimate,
+    quantize (per-channel step), code first differences. Returns (bytes, decoded LFP at the full rate)."""
+    from neurocodec.metrics.spike_fidelity import lowpass
+
+    if factor > 1:
+        low = _resample(lowpass(data, fs) if fs else data, 1, factor)
+    else:
+        low = data.copy()
     q = np.round(low / step[:, None]).astype(np.int64)
     d = np.diff(q, axis=1, prepend=0)
     return code_ints(d.T), lfp_reconstruct(q, factor, step, data.shape[1])
@@ -259,7 +264,8 @@ class _HybridBase(Codec):
             bp, sigma = None, np.maximum(np.std(data, axis=1), 1e-12)
         sigma = sigma.astype(np.float32)
         factor = lfp_factor(self.fs, self.lfp_fs)
-        lfp_bytes, lfp_hat = lfp_encode(data, factor, self.lfp_step * sigma.astype(np.float64))
+        lfp_bytes, lfp_hat = lfp_encode(data, factor, self.lfp_step * sigma.astype(np.float64),
+                                        self.fs if self.spikes_on else None)
         groups = groups_of(n_ch, self.group_size)
         times = [detect_group(bp[g], sigma[g].astype(np.float64), self.fs, self.threshold, self.snippet, self.pre)
                  if bp is not None else np.zeros(0, np.int64) for g in groups]

@@ -27,6 +27,7 @@ from neurocodec.codec.registry import register_codec
 from neurocodec.errors import BitstreamError, NeurocodecError
 
 _MODELS: dict = {}
+REF_GAIN_CODE = 24  # gain 8 sigma: the snippet whose latent step is exactly `latent_step`
 
 
 class _StreamModel:
@@ -111,9 +112,16 @@ class StreamCodec(_HybridBase, RecordingCodec):
         lat = np.concatenate([encode_int(codes[i:i + 256], self._m.ie) for i in range(0, len(codes), 256)])
         return k, lat.reshape(snippets.shape[0], snippets.shape[1], *lat.shape[1:])
 
+    def steps(self, k: np.ndarray) -> np.ndarray:
+        """Latent step per channel-snippet, in latent codes: `latent_step` at the reference gain
+        (8 sigma), scaled by sigma / gain so that every snippet is quantized with the same step in
+        recording units (the MSE-optimal allocation; a fixed step on gain-normalized latents would
+        give the largest spikes the largest errors)."""
+        return np.clip(self.latent_step * 2.0 ** ((REF_GAIN_CODE - k) / 8.0), 0.25, 256.0)
+
     def _code_snippets(self, snippets, sigma):
         k, lat = self.latent_codes(snippets, sigma)
-        q = np.round(lat / self.latent_step).astype(np.int64)  # numpy rounds half to even
+        q = np.round(lat / self.steps(k)[:, :, None, None]).astype(np.int64)  # numpy rounds half to even
         n, ch = k.shape
         return pack_parts(code_ints(k), code_ints(q.reshape(n * ch, -1))), None
 
@@ -126,8 +134,9 @@ class StreamCodec(_HybridBase, RecordingCodec):
         q = decode_ints(qb, n * n_ch, ls)
         if k.size and (k.min() < 0 or k.max() > 255):
             raise BitstreamError("gain code out of range")
-        z = (q * self.latent_step / self._m.code_scale).reshape(n * n_ch, self._m.spec.latent_length, -1)
-        step = np.full((n * n_ch, 1), self.latent_step / 32.0, np.float32)
+        st = self.steps(k).reshape(-1, 1)
+        z = (q * st / self._m.code_scale).reshape(n * n_ch, self._m.spec.latent_length, -1)
+        step = (st / 32.0).astype(np.float32)
         v = self._m.decoder.predict([z.astype(np.float32), step], verbose=0, batch_size=1024)
         return v.reshape(n, n_ch, self.snippet) * gains(k, sigma)[..., None]
 

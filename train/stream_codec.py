@@ -49,15 +49,18 @@ class StreamSpec:
     snippet: int = 48
     pre: int = 20
     hidden_filters: int = 16
-    latent_filters: int = 4
+    latent_filters: int = 3
     n_layers: int = 2
     decoder_units: int = 256
     threshold: float = 3.5
     lfp_step: float = 1.0
     lfp_fs: float = 1000.0
-    latent_step: int = 4  # default rate of the model folder's codec
-    train_steps: tuple = (1, 32)
+    latent_step: int = 8  # default rate of the model folder's codec (about 32x on locust)
+    train_steps: tuple = (2, 24)
     rate_weight: float = 0.002  # lambda of the rate proxy sum log2(1 + |z| / step) per latent value
+    leaky_alpha: float = 1.0  # 1.0: a linear learned transform (0.3, the cae's slope, trained worse here)
+    train_threshold: float = 3.0  # detection threshold of the training snippets (more data)
+    jitter: int = 2  # training snippets also cut at +-1..jitter samples from the peak
 
     @property
     def latent_length(self) -> int:
@@ -71,7 +74,8 @@ class StreamSpec:
         from neurocodec.train.cae import CaeSpec
 
         # cr is only a label here: the layers are built below from this spec's widths
-        return CaeSpec(cr=4, segment_length=self.snippet, hidden_filters=self.hidden_filters)
+        return CaeSpec(cr=4, segment_length=self.snippet, hidden_filters=self.hidden_filters,
+                       leaky_alpha=self.leaky_alpha)
 
     def to_dict(self):
         d = asdict(self)
@@ -81,7 +85,7 @@ class StreamSpec:
     @staticmethod
     def from_dict(d):
         d = dict(d)
-        d["train_steps"] = tuple(d.get("train_steps", (1, 32)))
+        d["train_steps"] = tuple(d.get("train_steps", (2, 24)))
         return StreamSpec(**d)
 
 
@@ -148,18 +152,23 @@ def normalize(s: np.ndarray, g: np.ndarray) -> np.ndarray:
     return np.clip(0.5 + s / (2.0 * g[..., None]), 0.0, 255.0 / 256.0)
 
 
-def snippet_dataset(data: np.ndarray, fs: float, spec: StreamSpec) -> dict:
+def snippet_dataset(data: np.ndarray, fs: float, spec: StreamSpec, threshold: float | None = None,
+                    jitter: int = 0) -> dict:
     """Residual snippets of a recording as the codec's encoder sees them (band split of
-    codec.continuous_baselines), normalized: u (n, L), gain g (n,), sigma (n,)."""
+    codec.continuous_baselines), normalized: u (n, L), gain g (n,), sigma (n,); optionally
+    detected at another threshold and also cut at +-1..jitter samples from each peak."""
     from neurocodec.codec.stream import StreamCodec
 
     probe = StreamCodec.__new__(StreamCodec)
-    probe._init_hybrid(fs, spec)
+    probe._init_hybrid(fs, spec, threshold=threshold)
     a = probe.analyse(data)
     from neurocodec.codec.continuous_baselines import cut
 
     us, gs, ss = [], [], []
-    for g, t in zip(a["groups"], a["times"]):
+    n = data.shape[1]
+    for g, t0 in zip(a["groups"], a["times"]):
+        t = np.concatenate([t0 + d for d in range(-jitter, jitter + 1)])
+        t = t[(t >= spec.pre) & (t - spec.pre + spec.snippet <= n)]
         if not len(t):
             continue
         s = cut(a["residual"][g], t, spec.snippet, spec.pre)
@@ -193,7 +202,8 @@ def train(spec: StreamSpec, u: np.ndarray, g: np.ndarray, sigma: np.ndarray, fs:
     n_val = max(1, int(val_fraction * n))
     val, tr = order[:n_val], order[n_val:]
     w = (g / sigma) ** 2
-    w = (w / w.mean()).astype(np.float32)
+    w_mean = float(w.mean())
+    w = (w / w_mean).astype(np.float32)
     target = (2.0 * (u - 0.5)).astype(np.float32)
     fir = tf.constant(band_fir(fs)[::-1].reshape(-1, 1, 1), tf.float32)
     scale = float(2 ** (spec.cae_spec().quant.act_bits - 1 - spec.cae_spec().quant.act_integer))
@@ -202,7 +212,10 @@ def train(spec: StreamSpec, u: np.ndarray, g: np.ndarray, sigma: np.ndarray, fs:
 
     def loss_fn(ub, tb, wb, training):
         nb = tf.shape(ub)[0]
-        step = tf.exp(tf.random.uniform((nb, 1), lo, hi)) / scale  # latent step in real units
+        # the codec's latent step: a base step (log-uniform in train_steps) x 8 sigma / gain
+        # (codec.stream.StreamCodec.steps), in real latent units
+        base = tf.exp(tf.random.uniform((nb, 1), lo, hi))
+        step = tf.clip_by_value(base * 8.0 / tf.sqrt(wb[:, None] * w_mean), 0.25, 256.0) / scale
         z = enc(ub[..., None], training=training)
         zq = z + (tf.random.uniform(tf.shape(z)) - 0.5) * step[:, :, None]
         v = dec([zq, step * scale / 32.0], training=training)
@@ -288,11 +301,12 @@ def train_locust(out_dir, spec: StreamSpec = StreamSpec(), epochs: int = 60, max
     rec = load_recording("locust")
     end = LOCUST_SPLIT_SAMPLE if max_seconds is None else min(LOCUST_SPLIT_SAMPLE, int(max_seconds * rec.fs))
     t0 = time.perf_counter()
-    ds = snippet_dataset(rec.data[:, :end], rec.fs, spec)
+    ds = snippet_dataset(rec.data[:, :end], rec.fs, spec, threshold=spec.train_threshold, jitter=spec.jitter)
     joint, enc, dec, hist = train(spec, ds["u"], ds["g"], ds["sigma"], rec.fs, epochs=epochs, seed=seed, verbose=verbose)
     # hardware test vectors: real snippets of the held-out part
-    held = snippet_dataset(rec.data[:, LOCUST_SPLIT_SAMPLE:], rec.fs, spec)["u"][:n_test_vectors]
-    meta = {"fs": rec.fs, "data": "locust", "train_samples": [0, int(end)],
+    held = snippet_dataset(rec.data[:, LOCUST_SPLIT_SAMPLE:], rec.fs, spec, threshold=spec.train_threshold,
+                           jitter=1)["u"][:n_test_vectors]
+    meta = {"fs": rec.fs, "data": "locust", "source": "locust", "train_samples": [0, int(end)],
             "held_out_samples": [LOCUST_SPLIT_SAMPLE, int(rec.n_samples)], "n_train_snippets": int(len(ds["u"])),
             "epochs": epochs, "seed": seed, "train_seconds": round(time.perf_counter() - t0, 1)}
     save_model(out_dir, spec, joint, enc, held, meta, hist)
@@ -300,21 +314,27 @@ def train_locust(out_dir, spec: StreamSpec = StreamSpec(), epochs: int = 60, max
 
 
 def hls_main(argv=None) -> int:
-    """`neurocodec hls --model-dir out/models/stream`: the cae hls4ml flow with this family's loader."""
+    """`neurocodec hls --model-dir out/models/stream`: the cae hls4ml flow (its hardware target:
+    QKeras encoder + integer reference + test vectors) with this family's model loader."""
     from neurocodec.hls import project
 
+    if hasattr(project, "hardware_target"):  # the shared hls flow (hls/flow.py)
+        from neurocodec.hls.flow import hls_main as flow_main
+
+        return flow_main("stream", lambda d, mv=None: project.hardware_target(d, mv, loader=load_model), argv)
     p = argparse.ArgumentParser(prog="neurocodec hls", description=hls_main.__doc__)
-    p.add_argument("--model-dir", type=Path)
-    p.add_argument("--model")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--model-dir", type=Path)
+    src.add_argument("--model")
     p.add_argument("--out", type=Path)
     p.add_argument("--io-type", default="io_stream", choices=["io_stream", "io_parallel"])
     p.add_argument("--max-vectors", type=int)
     a = p.parse_args(argv)
-    model_dir = a.model_dir if a.model_dir is not None else paths.model_dir(a.model or "stream")
+    model_dir = a.model_dir if a.model_dir is not None else paths.model_dir(a.model)
     try:
         report = project.build_hls_for_model_dir(model_dir, a.out, io_type=a.io_type, max_vectors=a.max_vectors,
                                                  loader=load_model)
-    except (ValueError, OSError, project.CsimError) as e:
+    except (ValueError, OSError) as e:
         print(f"neurocodec hls: error: {e}", file=sys.stderr)
         return 2
     print(project.summary_line(report))
@@ -323,14 +343,18 @@ def hls_main(argv=None) -> int:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="neurocodec train stream", description=__doc__.splitlines()[0])
-    p.add_argument("--epochs", type=int, default=60)
+    p.add_argument("--epochs", type=int, default=40)
     p.add_argument("--max-seconds", type=float, help="train on only the first seconds of locust trial 01")
-    p.add_argument("--latent-filters", type=int, default=4)
+    p.add_argument("--latent-filters", type=int, default=StreamSpec.latent_filters)
     p.add_argument("--hidden-filters", type=int, default=16)
     p.add_argument("--snippet", type=int, default=48)
     p.add_argument("--pre", type=int, default=20)
     p.add_argument("--rate-weight", type=float, default=StreamSpec.rate_weight)
     p.add_argument("--threshold", type=float, default=StreamSpec.threshold, help="detection threshold (x MAD)")
+    p.add_argument("--leaky-alpha", type=float, default=StreamSpec.leaky_alpha)
+    p.add_argument("--train-threshold", type=float, default=StreamSpec.train_threshold)
+    p.add_argument("--jitter", type=int, default=StreamSpec.jitter)
+    p.add_argument("--train-steps", type=float, nargs=2, default=StreamSpec.train_steps)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="model folder (default out/models/stream)")
     a = p.parse_args(argv)
@@ -339,7 +363,8 @@ def main(argv=None) -> int:
     tf.config.threading.set_intra_op_parallelism_threads(2)
     tf.config.threading.set_inter_op_parallelism_threads(1)
     spec = StreamSpec(snippet=a.snippet, pre=a.pre, latent_filters=a.latent_filters, hidden_filters=a.hidden_filters,
-                      rate_weight=a.rate_weight, threshold=a.threshold)
+                      rate_weight=a.rate_weight, threshold=a.threshold, leaky_alpha=a.leaky_alpha,
+                      train_threshold=a.train_threshold, jitter=a.jitter, train_steps=tuple(a.train_steps))
     out = Path(a.out) if a.out else paths.model_dir("stream")
     meta = train_locust(out, spec, epochs=a.epochs, max_seconds=a.max_seconds, seed=a.seed)
     print(f"stream codec trained on {meta['n_train_snippets']} channel snippets in {meta['train_seconds']} s -> {out}")
