@@ -73,14 +73,14 @@ report-cae: setup
 report-hw-all: setup
 	for cr in 8 32 64; do $(MAKE) report-hw MODEL=cae_cr$$cr || exit 1; done
 
-# vq_cae versus PCA/DWT/CS on SpikeInterface ground truth and our generator (about an hour on 2 cores).
+# vq_cae versus PCA/DWT/CS (same bits) judged by SNDR and an HDBSCAN sorter, on SpikeInterface ground truth
+# (two probe layouts, three noise levels), our generator and the locust tetrode. Trains the missing models
+# (about 40 min each on a shared 2-core CPU), then about 40 min of evaluation; the datasets run in parallel.
 report-vq: setup
-	$(NC) report vq_cae --data si --no-doc --configs 1:256,2:512,1:32
-	$(NC) report vq_cae --data si --no-doc --configs 3:512,6:256 --tag _b
-	$(NC) report vq_cae --data si --no-doc --configs 2:512 --tag _long --warmup-epochs 10 --epochs 8 --name-suffix _long
-	$(NC) report vq_cae --data si --no-doc --configs 2:512 --tag _big --train-spikes 48000 --name-suffix _big
-	$(NC) report vq_cae --data synthetic --no-doc
-	$(NC) report vq_cae --doc-only --docs docs
+	$(PY) reports/vq_cae.py --data si,si_lin --no-doc & p1=$$!; \
+	$(PY) reports/vq_cae.py --data synthetic,locust --no-doc & p2=$$!; \
+	wait $$p1 && wait $$p2
+	$(PY) reports/vq_cae.py --doc-only --docs docs
 
 report-gamma: setup
 	$(PY) reports/gamma.py --docs docs
@@ -101,8 +101,10 @@ report-rd: setup $(OUT)/models/stream/config.json
 	for cr in 8 16 64; do [ -f $(OUT)/models/cae_cr$$cr/config.json ] || $(MAKE) $(OUT)/models/cae_cr$$cr/config.json EPOCHS=60 || exit 1; done
 	OMP_NUM_THREADS=1 nice -n 10 $(PY) reports/rd_continuous.py --docs docs
 
+# Encode/decode speed vs WavPack, roofline, memory, 32 GiB sparse-file streaming (docs/bench.md, ~3 min).
 bench: setup
-	$(PY) -m neurocodec.bench
+	$(MAKE) $(OUT)/models/cae_cr64/config.json EPOCHS=$(if $(filter command line,$(origin EPOCHS)),$(EPOCHS),15)
+	$(PY) -m neurocodec.bench --docs docs
 
 clean:
 	rm -rf $(OUT)
