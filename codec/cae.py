@@ -20,8 +20,9 @@ from neurocodec.codec.registry import register_codec
 from neurocodec.errors import BitstreamError, NeurocodecError, NeurocodecWarning
 from neurocodec.quantize.fast_encoder import fast_encoder
 from neurocodec.quantize.fast_decoder import FastDecoder, extract_int_decoder
-from neurocodec.quantize.reference import IntEncoder, quantize_input
-from neurocodec.signals.scaling import MinMaxScaling, apply_scaling, fit_minmax, invert_scaling
+from neurocodec.quantize.reference import IntEncoder
+from neurocodec.signals.scaling import MinMaxScaling, fit_minmax, invert_scaling
+from neurocodec.signals.validate import check_signal
 from neurocodec.train import artifacts
 
 WINDOWS_PER_BATCH = 64
@@ -101,14 +102,13 @@ class CaeCodec(RecordingCodec):
     def encode_latent(self, data: np.ndarray, scaling: MinMaxScaling) -> np.ndarray:
         """(n_channels, n_samples) -> int latent codes (n_channels, n_windows, latent_len, ch)."""
         ie, n = self._m.ie, self._m.spec.segment_length
+        data = check_signal(data, "recording")
         n_ch, n_s = data.shape
-        xn = apply_scaling(data, scaling, clip=True)
         n_windows = -(-n_s // n)
-        padded = np.pad(xn, ((0, 0), (0, n_windows * n - n_s)), mode="edge")
-        codes = quantize_input(padded.reshape(-1, n), ie)
-        # bit-exact with encode_int (quantize.fast_encoder: batched BLAS + exactness bound, threads)
-        latent = fast_encoder(ie, batch=WINDOWS_PER_BATCH).encode(
-            codes, out_dtype=np.int8 if ie.layers[-1].out_bits <= 8 else np.int64)
+        # = encode_int(quantize_input(edge-padded apply_scaling(data, scaling, clip=True) windows)),
+        # bit for bit (quantize.fast_encoder: per-batch scaling + BLAS, exactness bound, threads)
+        latent = fast_encoder(ie, batch=WINDOWS_PER_BATCH).encode_scaled(
+            data, scaling.minimum, scaling.maximum, out_dtype=np.int8 if ie.layers[-1].out_bits <= 8 else np.int64)
         return latent.reshape(n_ch, n_windows, *ie.latent_shape)
 
     def encode(self, buf: np.ndarray, scaling: MinMaxScaling | None = None) -> bytes:

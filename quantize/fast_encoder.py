@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from neurocodec.quantize.reference import IntConvLayer, IntEncoder, encode_int
+from neurocodec.quantize.reference import IntConvLayer, IntEncoder, encode_int, quantize_input
 
 MANTISSA = {np.dtype(np.float32): 24, np.dtype(np.float64): 53}
 
@@ -152,14 +152,19 @@ def _first_np(xp, p: _LayerPlan, dst, off):
     dst[:, off : off + p.out_len, :] = _requant_np(acc, p).reshape(n, p.out_len, -1)
 
 
-def _epilogue_np(z, p: _LayerPlan, dst, off):
-    n = dst.shape[0]
+def _accumulate_np(z, p: _LayerPlan, n):
     o = p.layer.out_channels
     z3 = z.reshape(n, p.rows, p.groups * o)
     acc = z3[:, 0 : p.out_len, 0:o] + p.bias
     for j in range(1, p.groups):
         acc += z3[:, j : j + p.out_len, j * o : (j + 1) * o]
-    dst[:, off : off + p.out_len, :] = _requant_np(acc, p)
+    return acc
+
+
+def _epilogue_np(z, p: _LayerPlan, dst, off, rep=1):
+    y = _requant_np(_accumulate_np(z, p, dst.shape[0]), p)
+    for r in range(rep):
+        dst[:, off + r : off + r + rep * p.out_len : rep, :] = y
 
 
 def _requant_scalar(acc, sc1, lo1, hi1, pos, neg, lo2, hi2):
@@ -185,7 +190,9 @@ def _first_nb(xp, k, s, w, bias, out_len, sc1, lo1, hi1, pos, neg, lo2, hi2, dst
                 dst[i, off + t, o] = _requant_kernel(acc[o], sc1, lo1, hi1, pos, neg, lo2, hi2)
 
 
-def _epilogue_nb(z, n, rows, groups, o_n, out_len, bias, sc1, lo1, hi1, pos, neg, lo2, hi2, dst, off):
+def _epilogue_nb(z, n, rows, groups, o_n, out_len, bias, sc1, lo1, hi1, pos, neg, lo2, hi2, dst, off, rep):
+    """sum_j Z[t + j, j-th block] + bias -> requantize -> leaky -> requantize, written `rep` times
+    (UpSampling1D of the next layer's input) at dst[i, off + rep * t + r]."""
     acc = np.empty(o_n, dtype=z.dtype)
     for i in range(n):
         base = i * rows
@@ -196,15 +203,39 @@ def _epilogue_nb(z, n, rows, groups, o_n, out_len, bias, sc1, lo1, hi1, pos, neg
                 for o in range(o_n):
                     acc[o] += z[base + t + j, j * o_n + o]
             for o in range(o_n):
-                dst[i, off + t, o] = _requant_kernel(acc[o], sc1, lo1, hi1, pos, neg, lo2, hi2)
+                y = _requant_kernel(acc[o], sc1, lo1, hi1, pos, neg, lo2, hi2)
+                for r in range(rep):
+                    dst[i, off + rep * t + r, o] = y
+
+
+def _scaled_codes_nb(data, lo, hi, w0, nw, n_windows, seg, scale, qmax, dst, off):
+    """Input codes of windows w0 .. w0+nw (channel-major) straight from the samples, exactly as
+    quantize_input(np.pad(apply_scaling(data, clip=True), edge)): (x - lo) / (hi - lo) clipped to
+    [0, 1], times 2**frac, rounded half to even, clipped to [0, qmax]; the last window of a channel
+    repeats its last sample."""
+    n_s = data.shape[1]
+    for b in range(nw):
+        w = w0 + b
+        c = w // n_windows
+        start = (w % n_windows) * seg
+        den = hi[c] - lo[c]
+        for j in range(seg):
+            t = start + j
+            if t > n_s - 1:
+                t = n_s - 1
+            v = (data[c, t] - lo[c]) / den
+            v = min(max(v, 0.0), 1.0)
+            q = np.rint(v * scale)
+            dst[b, off + j] = min(max(q, 0.0), qmax)
 
 
 if _numba is not None:
+    _scaled_kernel = _numba.njit(nogil=True)(_scaled_codes_nb)
     _requant_kernel = _numba.njit(nogil=True, inline="always")(_requant_scalar)
     _first_kernel = _numba.njit(nogil=True)(_first_nb)
     _epilogue_kernel = _numba.njit(nogil=True)(_epilogue_nb)
 else:  # pragma: no cover
-    _requant_kernel = _first_kernel = _epilogue_kernel = None
+    _requant_kernel = _first_kernel = _epilogue_kernel = _scaled_kernel = None
 
 
 # ---------------------------------------------------------------- the encoder
@@ -306,10 +337,32 @@ class FastEncoder:
         if self.dtype is None:
             out[...] = encode_int(x, self.enc)
             return
-        n = x.shape[0]
-        bufs = self._buffers(n)
+        bufs = self._buffers(x.shape[0])
         p0 = self.plans[0]
         bufs[0][:, p0.layer.pad_left : p0.layer.pad_left + p0.in_len, 0] = x
+        self._layers(bufs, out)
+
+    def _encode_scaled_batch(self, data, lo, hi, w0, nw, n_windows, out) -> None:
+        """Windows w0 .. w0+nw of (channels, samples) float64 data -> out: scaling and input
+        quantization happen here, per batch, on the worker thread."""
+        seg, enc = self.enc.segment_length, self.enc
+        if self.dtype is None or self.kernels == "numpy":
+            idx = np.minimum((np.arange(w0, w0 + nw) % n_windows)[:, None] * seg + np.arange(seg), data.shape[1] - 1)
+            ch = (np.arange(w0, w0 + nw) // n_windows)[:, None]
+            xn = np.clip((data[ch, idx] - lo[ch]) / (hi[ch] - lo[ch]), 0.0, 1.0)
+            codes = quantize_input(xn, enc)
+            if self.dtype is None:
+                out[...] = encode_int(codes, enc)
+                return
+            self._encode_batch(codes, out)
+            return
+        bufs = self._buffers(nw)
+        _scaled_kernel(data, lo, hi, w0, nw, n_windows, seg, float(2**enc.input_frac),
+                       float((1 << enc.input_bits) - 1), bufs[0][:, :, 0], self.plans[0].layer.pad_left)
+        self._layers(bufs, out)
+
+    def _layers(self, bufs, out) -> None:
+        n = bufs[0].shape[0]
         for i, p in enumerate(self.plans):
             last = i == len(self.plans) - 1
             if last:
@@ -327,7 +380,7 @@ class FastEncoder:
                 z = src.reshape(n * p.rows, p.layer.stride * p.layer.in_channels) @ p.wcat
                 if self.kernels == "numba":
                     _epilogue_kernel(z, n, p.rows, p.groups, p.layer.out_channels, p.out_len, p.bias,
-                                     *p.scalars, dst, off)
+                                     *p.scalars, dst, off, 1)
                 else:
                     _epilogue_np(z, p, dst, off)
             if last:
@@ -352,6 +405,33 @@ class FastEncoder:
             futures = [_pool(threads).submit(self._encode_batch, x[s : s + self.batch], out[s : s + self.batch])
                        for s in starts]
             for f in futures:
+                f.result()
+        return out
+
+
+    def encode_scaled(self, data, minimum, maximum, threads: int | None = None, out_dtype=np.int64) -> np.ndarray:
+        """(channels, samples) float64 recording -> latent codes (channels * windows, latent_len, ch),
+        equal to encode_int(quantize_input(np.pad(apply_scaling(data, MinMaxScaling(minimum, maximum),
+        clip=True), edge-padded to whole windows).reshape(-1, length))), without those full-size
+        intermediates: each batch of windows is scaled and quantized on its worker thread."""
+        data = np.ascontiguousarray(data, dtype=np.float64)
+        n_ch, n_s = data.shape
+        lo = np.broadcast_to(np.asarray(minimum, np.float64).ravel(), (n_ch,)).copy()
+        hi = np.broadcast_to(np.asarray(maximum, np.float64).ravel(), (n_ch,)).copy()
+        seg = self.enc.segment_length
+        n_windows = -(-n_s // seg)
+        total = n_ch * n_windows
+        out = np.empty((total, *self.enc.latent_shape), dtype=out_dtype)
+        starts = range(0, total, self.batch)
+        threads = _default_threads() if threads is None else max(1, int(threads))
+        threads = min(threads, len(starts))
+        jobs = [(data, lo, hi, s, min(self.batch, total - s), n_windows, out[s : s + self.batch]) for s in starts]
+        if threads == 1:
+            for job in jobs:
+                self._encode_scaled_batch(*job)
+            return out
+        with _blas_limited():
+            for f in [_pool(threads).submit(self._encode_scaled_batch, *job) for job in jobs]:
                 f.result()
         return out
 

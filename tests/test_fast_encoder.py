@@ -148,3 +148,24 @@ def test_input_checks():
     assert fe.encode(np.zeros((0, 1024), np.int64)).shape == (0, *ie.latent_shape)
     with pytest.raises(ValueError):
         FastEncoder(ie, kernels="cuda")
+
+
+@pytest.mark.parametrize("kernels", KERNELS)
+def test_encode_scaled_equals_the_reference_pipeline(kernels):
+    """Scaling + quantization per batch inside the encoder = apply_scaling, edge padding to whole
+    windows and quantize_input on the full array, then encode_int; with samples outside the
+    scaling range (clipped) and a partial last window."""
+    from neurocodec.signals import load_recording
+    from neurocodec.signals.scaling import MinMaxScaling, apply_scaling, fit_minmax
+
+    ie = _random_encoder(64)
+    data = load_recording("locust").data[:, : 20 * 1024 + 333]
+    p10, p90 = np.percentile(data, [10, 90])
+    for scaling in (fit_minmax(data[:, :5000]), MinMaxScaling(np.array([p10]), np.array([p90]))):
+        xn = apply_scaling(data, scaling, clip=True)
+        n_w = -(-data.shape[1] // 1024)
+        padded = np.pad(xn, ((0, 0), (0, n_w * 1024 - data.shape[1])), mode="edge")
+        ref = encode_int(quantize_input(padded.reshape(-1, 1024), ie), ie)
+        assert (xn == 0).any() and (xn == 1).any()  # clipping happens on both sides
+        got = FastEncoder(ie, kernels=kernels, batch=9).encode_scaled(data, scaling.minimum, scaling.maximum, threads=2)
+        np.testing.assert_array_equal(got, ref)
