@@ -183,6 +183,10 @@ class FastDecoder:
         for i, p in enumerate(self.plans):
             c = p.base.layer.in_channels
             src = bufs[i]
+            if i == len(self.plans) - 1 and self.kernels == "numba" and p.base.layer.out_channels == 1:
+                out = np.empty((n, up * p.length), self.dtype)
+                fe._rows_dot_kernel(src, p.rows_d, p.wc, p.base.bias, out)
+                return out
             st = src.strides
             cols = np.lib.stride_tricks.as_strided(src, (n, p.length, p.rows_d * c), (st[0], st[1], st[2]))
             z = cols.reshape(n * p.length, p.rows_d * c) @ p.wc  # (n*L, U*O) = (n*U*L, O) in time order
@@ -209,8 +213,9 @@ class FastDecoder:
         threads = fe._default_threads() if threads is None else max(1, int(threads))
         threads = min(threads, len(starts))
         if threads <= 1:
-            for s in starts:
-                self._decode_batch(codes[s : s + self.batch], out[s : s + self.batch])
+            with fe._blas_limited():  # small GEMMs: BLAS threads only add synchronisation
+                for s in starts:
+                    self._decode_batch(codes[s : s + self.batch], out[s : s + self.batch])
             return out
         with fe._blas_limited():
             futures = [fe._pool(threads).submit(self._decode_batch, codes[s : s + self.batch], out[s : s + self.batch])

@@ -229,13 +229,31 @@ def _scaled_codes_nb(data, lo, hi, w0, nw, n_windows, seg, scale, qmax, dst, off
             dst[b, off + j] = min(max(q, 0.0), qmax)
 
 
+def _rows_dot_nb(src, d_rows, wc, bias, out):
+    """out[i, up*u + ph] = bias + sum_k src[i, u*C + k] * wc[k, ph], k < D*C: an im2col-free GEMM
+    with a narrow output (the decoder's last, one-filter layer). Sums of exact integers: any order."""
+    n, length, c = src.shape[0], out.shape[1] // wc.shape[1], src.shape[2]
+    up = wc.shape[1]
+    flat = src.reshape(n, -1)
+    kk = d_rows * c
+    for i in range(n):
+        for u in range(length):
+            base = u * c
+            for ph in range(up):
+                acc = bias[0]
+                for k in range(kk):
+                    acc += flat[i, base + k] * wc[k, ph]
+                out[i, up * u + ph] = acc
+
+
 if _numba is not None:
+    _rows_dot_kernel = _numba.njit(nogil=True, fastmath={"reassoc", "contract"})(_rows_dot_nb)
     _scaled_kernel = _numba.njit(nogil=True)(_scaled_codes_nb)
     _requant_kernel = _numba.njit(nogil=True, inline="always")(_requant_scalar)
     _first_kernel = _numba.njit(nogil=True)(_first_nb)
     _epilogue_kernel = _numba.njit(nogil=True)(_epilogue_nb)
 else:  # pragma: no cover
-    _requant_kernel = _first_kernel = _epilogue_kernel = _scaled_kernel = None
+    _requant_kernel = _first_kernel = _epilogue_kernel = _scaled_kernel = _rows_dot_kernel = None
 
 
 # ---------------------------------------------------------------- the encoder
@@ -398,8 +416,9 @@ class FastEncoder:
         threads = _default_threads() if threads is None else max(1, int(threads))
         threads = min(threads, len(starts))
         if threads == 1:
-            for s in starts:
-                self._encode_batch(x[s : s + self.batch], out[s : s + self.batch])
+            with _blas_limited():  # small GEMMs: BLAS threads only add synchronisation
+                for s in starts:
+                    self._encode_batch(x[s : s + self.batch], out[s : s + self.batch])
             return out
         with _blas_limited():
             futures = [_pool(threads).submit(self._encode_batch, x[s : s + self.batch], out[s : s + self.batch])
@@ -427,8 +446,9 @@ class FastEncoder:
         threads = min(threads, len(starts))
         jobs = [(data, lo, hi, s, min(self.batch, total - s), n_windows, out[s : s + self.batch]) for s in starts]
         if threads == 1:
-            for job in jobs:
-                self._encode_scaled_batch(*job)
+            with _blas_limited():
+                for job in jobs:
+                    self._encode_scaled_batch(*job)
             return out
         with _blas_limited():
             for f in [_pool(threads).submit(self._encode_scaled_batch, *job) for job in jobs]:
