@@ -61,14 +61,42 @@ def int16_map(data: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(int16 codes, offset, step) per channel: exact for integer data within 65536 codes."""
     lo, hi = data.min(axis=1), data.max(axis=1)
     integer = np.all(data == np.round(data)) and np.all(hi - lo <= 65535)
+    grid = None if integer else _adc_grid(data)
     if integer:
         offset = np.floor((lo + hi) / 2.0).astype(np.float32)
         step = np.ones(data.shape[0], np.float32)
+    elif grid is not None:  # samples on a uniform grid (an ADC step in physical units): exact
+        step = grid.astype(np.float32)
+        offset = (np.round((lo + hi) / 2.0 / grid) * grid).astype(np.float32)
+        codes = np.round((data - offset.astype(np.float64)[:, None]) / step.astype(np.float64)[:, None])
+        back = codes * step.astype(np.float64)[:, None] + offset.astype(np.float64)[:, None]
+        if np.all(np.abs(codes) <= 32767) and np.allclose(back, data, rtol=0, atol=1e-6 * np.max(np.abs(data))):
+            return codes.astype(np.int16), offset, step
+        step = np.maximum((hi - lo) / 65534.0, 1e-30).astype(np.float32)
+        offset = ((lo + hi) / 2.0).astype(np.float32)
     else:
         step = np.maximum((hi - lo) / 65534.0, 1e-30).astype(np.float32)
         offset = ((lo + hi) / 2.0).astype(np.float32)
     codes = np.round((data - offset.astype(np.float64)[:, None]) / step.astype(np.float64)[:, None])
     return np.clip(codes, -32768, 32767).astype(np.int16), offset, step
+
+
+def _adc_grid(data: np.ndarray) -> np.ndarray | None:
+    """Per-channel ADC step when every sample is a multiple of it (e.g. MIT-BIH: 1/200 mV), else None."""
+    steps = []
+    for row in data:
+        u = np.unique(row)
+        if u.size < 2:
+            return None
+        d = np.diff(u)
+        step = float(d.min())
+        if step <= 0 or (u[-1] - u[0]) / step > 65534:
+            return None
+        k = (row - u[0]) / step
+        if not np.allclose(k, np.round(k), atol=1e-3):
+            return None
+        steps.append(step)
+    return np.asarray(steps)
 
 
 def int16_unmap(codes: np.ndarray, offset: np.ndarray, step: np.ndarray) -> np.ndarray:
