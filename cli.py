@@ -48,6 +48,29 @@ def _model_dir_arg(argv: list[str]) -> Path | None:
     return None
 
 
+def _output_args(argv: list[str]) -> list[Path]:
+    """Values of --out / --docs in a stage's argv."""
+    out = []
+    for i, a in enumerate(argv):
+        for flag in ("--out", "--docs"):
+            if a == flag and i + 1 < len(argv):
+                out.append(Path(argv[i + 1]))
+            elif a.startswith(flag + "="):
+                out.append(Path(a.split("=", 1)[1]))
+    return out
+
+
+def _check_outputs(argv: list[str]) -> None:
+    """Before a stage does any work: every output path it was given can be created."""
+    for p in _output_args(argv):
+        q = p
+        while not q.exists() and q != q.parent:
+            q = q.parent
+        if q.exists() and not q.is_dir() and q != p:
+            raise NeurocodecError(f"{p}: cannot write here: {q} is a file, not a folder")
+        _check_out(p, is_dir=p.is_dir() or not p.suffix)
+
+
 def _model_verb(verb: str, argv: list[str]) -> int:
     model_dir = _model_dir_arg(argv)
     if model_dir is None and ("-h" in argv or "--help" in argv):
@@ -56,7 +79,9 @@ def _model_verb(verb: str, argv: list[str]) -> int:
         raise NeurocodecError(f"`neurocodec {verb}` needs --model-dir DIR (a trained model folder)")
     else:
         family = family_of_model_dir(model_dir)
-    return int(family.entry(verb)(argv) or 0)
+    entry = family.entry(verb)
+    _check_outputs(argv)
+    return int(entry(argv) or 0)
 
 
 def _check_out(path, is_dir: bool = False) -> Path:
@@ -185,7 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
 def _dispatch(argv: list[str], parser: argparse.ArgumentParser) -> int:
     if argv and argv[0] in ("train", "report") and len(argv) > 1 and not argv[1].startswith("-"):
         verb, name = argv[0], argv[1]
-        return int(get_family(name).entry(verb)(argv[2:]) or 0)
+        entry = get_family(name).entry(verb)
+        _check_outputs(argv[2:])
+        return int(entry(argv[2:]) or 0)
     if argv and argv[0] in MODEL_VERBS:
         return _model_verb(argv[0], argv[1:])
     if argv and argv[0] in TOOLS:

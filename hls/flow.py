@@ -246,8 +246,11 @@ def load_test_vectors(model_dir: Path, keys: Sequence[str], max_vectors: int | N
     path = model_dir / "test_vectors.npz"
     if not path.exists():
         raise NeurocodecError(f"{path} is missing: the bit-exact check needs the model's test vectors")
-    with np.load(path) as z:
-        out = {k: np.asarray(z[k]) for k in keys if k in z.files}
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            out = {k: np.asarray(z[k]) for k in keys if k in z.files}
+    except Exception as exc:  # BadZipFile, EOFError, ValueError, OSError on a corrupt file
+        raise NeurocodecError(f"{path}: corrupt or truncated ({type(exc).__name__}: {exc})") from None
     if "input_codes" not in out:
         raise NeurocodecError(f"{path} holds no input_codes")
     if max_vectors is not None:
@@ -260,7 +263,10 @@ def check_stored_reference(path: Path, reference_dict: dict, what: str) -> None:
     from neurocodec.errors import NeurocodecError
 
     if path.is_file():
-        stored = json.loads(path.read_text())
+        try:
+            stored = json.loads(path.read_text())
+        except ValueError as exc:
+            raise NeurocodecError(f"{path}: corrupt or truncated JSON ({exc})") from None
         if json.dumps(stored, sort_keys=True) != json.dumps(json.loads(json.dumps(reference_dict)), sort_keys=True):
             raise NeurocodecError(f"{path} does not match the {what}")
 

@@ -193,11 +193,14 @@ def load_test_vectors(model_dir: Path, length: int):
     tv = Path(model_dir) / "test_vectors.npz"
     if not tv.is_file():
         return None
-    with np.load(tv) as z:
-        if "input_codes" not in z:
-            return None
-        codes = np.asarray(z["input_codes"])
-        latent = np.asarray(z["latent_codes"]) if "latent_codes" in z else None
+    try:
+        with np.load(tv, allow_pickle=False) as z:
+            if "input_codes" not in z:
+                return None
+            codes = np.asarray(z["input_codes"])
+            latent = np.asarray(z["latent_codes"]) if "latent_codes" in z else None
+    except Exception as exc:  # BadZipFile, EOFError, ValueError on a corrupt file
+        raise TfliteRunError(f"{tv}: corrupt or truncated ({type(exc).__name__}: {exc})") from None
     if codes.ndim == 3 and codes.shape[2] == 1:
         codes = codes[:, :, 0]
     if codes.ndim != 2 or codes.shape[1] != length:
@@ -243,8 +246,11 @@ def main(argv=None) -> int:
     from neurocodec.quantize.tflite_export import export_encoder_tflite
     from neurocodec.train.artifacts import load_cae
 
-    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-    tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    except RuntimeError:  # TensorFlow already initialized in this process (called from Python)
+        pass
     model_dir = Path(args.model_dir)
     if not model_dir.is_dir():
         parser.error(f"model folder {str(model_dir)!r} does not exist")

@@ -208,7 +208,7 @@ def merged_design(original: str, mutants: list[Mutant], top: str = "cae_encoder"
 
 
 def run_mutation(ie, codes, name: str, operators=OPERATORS, layers=None, macs_per_layer=1, log=None,
-                 top_name: str = "cae_encoder", merged: bool = True) -> dict:
+                 top_name: str = "cae_encoder", merged: bool = True, n_real: int | None = None) -> dict:
     """Simulate the unmutated RTL (must be bit-exact) and every mutant on `codes`; returns a report
     with per-mutant mismatches (None: the simulation itself failed, which also counts as caught)."""
     from neurocodec import paths
@@ -243,6 +243,8 @@ def run_mutation(ie, codes, name: str, operators=OPERATORS, layers=None, macs_pe
             row = {"mutant": m.name, "layer": m.layer, "operator": m.operator, "detail": m.detail,
                    "mismatches": mism, "handshake_differences": desync, "caught": mism > 0 or desync > 0,
                    "note": "", "seconds": None}
+            if n_real is not None:  # how many the first n_real vectors (e.g. the real windows) see alone
+                row["mismatches_first_vectors"] = int(np.count_nonzero(lat[:n_real] != reference[:n_real]))
             rows.append(row)
             if log:
                 log(row)

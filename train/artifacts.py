@@ -4,9 +4,10 @@ Weights are stored apart from the architecture: loading rebuilds the model from 
 the same builder, so a saved model never depends on (de)serializing custom QKeras objects.
 """
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from neurocodec.errors import NeurocodecError
 from neurocodec.files import commit_dir, save_with_atomic, staging_dir, write_json_atomic  # noqa: F401  (the one staging pair)
 from neurocodec.train.cae import CaeSpec, build_cae
 
@@ -17,8 +18,6 @@ def write_json(path: Path, obj) -> None:
 
 
 def read_json(path: Path):
-    from neurocodec.errors import NeurocodecError
-
     try:
         with open(path) as f:
             return json.load(f)
@@ -33,20 +32,41 @@ def save_cae(folder: Path, spec: CaeSpec, autoencoder, meta: dict) -> None:
     save_with_atomic(folder / "weights.h5", autoencoder.save_weights)
 
 
+class MissingModelError(NeurocodecError, FileNotFoundError):
+    """No trained model folder at the path (still a FileNotFoundError for older callers)."""
+
+
+def read_family_config(model_dir, family: str, train_hint: str | None = None) -> dict:
+    """config.json of a trained `family` model folder: the one check every family's loader does
+    (missing folder/config, unreadable JSON, another family)."""
+    model_dir = Path(model_dir)
+    config_path = model_dir / "config.json"
+    if not config_path.is_file():
+        raise MissingModelError(f"{model_dir} is not a trained model folder (no config.json); train one with "
+                                f"`{train_hint or 'neurocodec train ' + family}`")
+    meta = read_json(config_path)
+    name = (meta.get("family") or meta.get("model")) if isinstance(meta, dict) else None
+    if name != family:
+        raise NeurocodecError(f"{model_dir} holds a {name!r} model, not {family}")
+    return meta
+
+
+def spec_to_dict(spec) -> dict:
+    """asdict of a frozen spec dataclass with its tuples as lists (JSON)."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(spec).items()}
+
+
+def spec_from_dict(cls, d: dict):
+    """Inverse of spec_to_dict: lists become tuples where the field is a tuple by default."""
+    tuples = {f.name for f in fields(cls) if isinstance(f.default, tuple)}
+    return cls(**{k: tuple(v) if k in tuples and isinstance(v, list) else v for k, v in d.items()})
+
+
 def load_cae(model_dir):
     """(spec, autoencoder, encoder, decoder, meta) of a saved cae model folder."""
     model_dir = Path(model_dir)
     config_path = model_dir / "config.json"
-    if not config_path.is_file():
-        raise FileNotFoundError(
-            f"{model_dir} is not a trained model folder (no config.json); train one with "
-            f"`neurocodec train cae --cr N`"
-        )
-    from neurocodec.errors import NeurocodecError
-
-    meta = read_json(config_path)
-    if not isinstance(meta, dict) or meta.get("family") != "cae":
-        raise NeurocodecError(f"{model_dir} holds a {meta.get('family') if isinstance(meta, dict) else None!r} model, not a cae")
+    meta = read_family_config(model_dir, "cae", "neurocodec train cae --cr N")
     try:
         spec = CaeSpec.from_dict(meta.pop("spec"))
     except (KeyError, TypeError, ValueError) as exc:
