@@ -101,10 +101,10 @@ FAMILIES: dict[str, Family] = {f.name: f for f in [
         "vq_cae", "spike-waveform autoencoder, vector-quantized latent, entropy-coded indices", "neurocodec.train.vq_cae",
         stages={
             "train": "neurocodec.train.vq_training:main",
-            "report": "neurocodec.train.vq_report:main",
             "hls": "neurocodec.hls.vq_cae:main",
-        },
+        },  # report: `make report-vq` (reports/vq_cae.py)
         save="neurocodec.train.vq_training:save_model", load="neurocodec.train.artifacts:load_vq_cae_model",
+        codec="vq_cae",
     ),
     Family(
         "stream", "spike-aware stream codec: decimated LFP + learned (QKeras) snippet transform coder, entropy coded",

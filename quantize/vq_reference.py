@@ -303,6 +303,33 @@ def encode_int_rvq(codes, enc: IntVqEncoder, stages: int | None = None,
     return np.concatenate(zs), np.concatenate(ids)
 
 
+def encoder_cost(enc: IntVqEncoder, stages: int | None = None) -> dict:
+    """Hardware size of the encoder + search per spike: multiply-accumulates (convolutions and
+    the ``stages`` codeword searches, D MACs per codeword) and parameter bits (weights, biases,
+    codebooks at their register widths)."""
+    n_st = enc.stages if stages is None else int(stages)
+    length, macs, bits = enc.window, 0, 0
+    lengths = {"input": enc.window}
+    for op in enc.ops:
+        if op.kind != "conv":
+            lengths[op.name] = lengths[op.inputs[0]]
+            continue
+        length = -(-lengths[op.inputs[0]] // op.stride)
+        lengths[op.name] = length
+        k, cin, cout = op.weights.shape
+        macs += length * k * cin * cout
+        # weight register: sign + fraction (+ integer bits if any code needs them); bias: acc width
+        w_bits = max(int(op.weight_frac) + 1, int(np.max(np.abs(op.weights))).bit_length() + 1)
+        bits += op.weights.size * w_bits + op.bias.size * int(op.acc_bits)
+    lat_len, d = length, enc.ops[-1].weights.shape[2]
+    code_bits = enc.ops[-1].out_bits
+    macs_search = n_st * lat_len * enc.num_codes * d
+    bits_codebooks = n_st * enc.num_codes * d * code_bits
+    return {"macs_encoder": int(macs), "macs_search": int(macs_search), "macs_total": int(macs + macs_search),
+            "param_bits_encoder": int(bits), "param_bits_codebooks": int(bits_codebooks),
+            "param_bits_total": int(bits + bits_codebooks), "latent_length": int(lat_len), "stages": n_st}
+
+
 # ----------------------------------------------------------------------------- HLS project
 # The hardware flow of vq_cae lives in neurocodec.hls.vq_cae (the one shared hls4ml flow plus the
 # argmin layer); its names stay importable from here.
@@ -340,6 +367,7 @@ __all__ = [
     "conv_int",
     "encode_int",
     "encode_int_rvq",
+    "encoder_cost",
     "encoder_int",
     "extract_int_vq_encoder",
     "quantize_input",

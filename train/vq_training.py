@@ -39,7 +39,28 @@ DATA_FAMILIES = {
     "synthetic": {"fs": 30000.0, "window": 48, "channels": 4, "noise_levels": (10.0, 5.0, 20.0), "default_noise": 10.0,
                   "train_seeds": tuple(range(1, 25)), "val_seeds": (25, 26), "test_seed": 100,
                   "train_duration_s": 15.0, "duration_s": 60.0},
+    # the bundled real tetrode (no ground truth): spikes of the first 60 % train, the next 10 %
+    # validate, the last 30 % are the test part (LOCUST_SPLIT)
+    "locust": {"fs": 15000.0, "window": 40, "channels": 4, "noise_levels": ("real",), "default_noise": "real",
+               "train_seeds": (), "val_seeds": (), "test_seed": None, "train_duration_s": 0.0, "duration_s": 0.0},
 }
+LOCUST_SPLIT = (0.6, 0.7)  # fractions of the recording: train < 0.6 <= validation < 0.7 <= test
+
+
+def locust_spikes(part: str) -> SpikeSet:
+    """Detected spikes of the bundled locust tetrode (ADC counts, band-passed), one part of it:
+    'train', 'val' or 'test' (LOCUST_SPLIT)."""
+    from neurocodec.signals import load_recording
+    from neurocodec.signals.spikes import extract_spikes
+
+    rec = load_recording("locust")
+    sp = extract_spikes(rec.data, rec.fs, window=40, group_size=4, source="locust")
+    n = rec.n_samples
+    a, b = (int(f * n) for f in LOCUST_SPLIT)
+    masks = {"train": sp.times < a, "val": (sp.times >= a) & (sp.times < b), "test": sp.times >= b}
+    if part not in masks:
+        raise VqTrainingError(f"locust part must be train, val or test, got {part!r}")
+    return sp.subset(masks[part])
 
 
 class VqTrainingError(NeurocodecError):
@@ -55,6 +76,8 @@ def family(name: str) -> dict:
 def load_spikes(data: str, seed: int, noise: float, duration_s: float | None = None) -> SpikeSet:
     """Detected, labelled spikes of one generated recording of a data family."""
     fam = family(data)
+    if data == "locust":
+        return locust_spikes("test")
     dur = fam["duration_s"] if duration_s is None else float(duration_s)
     if data == "si":
         from neurocodec.signals.spikeinterface_gt import spikes_from_si
@@ -71,6 +94,17 @@ def training_spikes(data: str, duration_s: float | None = None) -> tuple[SpikeSe
     """(train, validation) spike sets of a family: many short recordings (many different units),
     all noise levels, disjoint seeds (none equal to the test seed)."""
     fam = family(data)
+    if data == "locust":
+        # 513 real training spikes are too few for a codebook: add our generator's spikes at the
+        # tetrode's rate and window (every window is gain-normalized, so units do not matter)
+        from neurocodec.signals.spikes import spikes_from_synthetic
+
+        gen = [spikes_from_synthetic(duration_s=15.0, seed=s, window=40, fs=15000.0, n_units=6, n_channels=4,
+                                     noise_uv=n) for s in range(1, 13) for n in (5.0, 10.0, 20.0)]
+        real = locust_spikes("train")
+        train = SpikeSet.concatenate(gen + [real] * 8)
+        train.labels = None
+        return train, locust_spikes("val")
     dur = fam["train_duration_s"] if duration_s is None else duration_s
     train = SpikeSet.concatenate([load_spikes(data, s, n, dur)
                                   for s in fam["train_seeds"] for n in fam["noise_levels"]])
@@ -360,18 +394,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="neurocodec train vq_cae",
                                 description="Train the vq_cae spike codec on generated ground-truth spikes.")
     p.add_argument("--data", default="si", choices=sorted(DATA_FAMILIES))
-    p.add_argument("--n-down", type=int, default=2, help="stride-2 stages: latent length = window / 2**n_down")
+    p.add_argument("--n-down", type=int, default=3, help="stride-2 stages: latent length = window / 2**n_down")
     p.add_argument("--latent-dim", type=int, default=4, help="D, dimension of each latent vector")
-    p.add_argument("--codes", type=int, default=512, help="K, codebook entries")
+    p.add_argument("--codes", type=int, default=256, help="K, codebook entries (per stage)")
     p.add_argument("--filters", type=int, default=32)
     p.add_argument("--decoder-filters", type=int, default=64)
-    p.add_argument("--decoder-blocks", type=int, default=1, help="residual blocks per decoder stage")
-    p.add_argument("--stages", type=int, default=1, help="residual VQ stages (one model, several rates)")
+    p.add_argument("--decoder-blocks", type=int, default=2, help="residual blocks per decoder stage")
+    p.add_argument("--stages", type=int, default=4, help="residual VQ stages (one model, several rates)")
     p.add_argument("--no-ema", dest="ema", action="store_false",
                    help="train the codebook by its gradient (codebook loss) instead of EMA updates")
-    p.add_argument("--epochs", type=int, default=6, help="epochs with the quantizer active")
-    p.add_argument("--warmup-epochs", type=int, default=6, help="autoencoder epochs before k-means init")
-    p.add_argument("--train-spikes", type=int, default=24000, help="random subset of the training spikes")
+    p.add_argument("--epochs", type=int, default=12, help="epochs with the quantizer active")
+    p.add_argument("--warmup-epochs", type=int, default=8, help="autoencoder epochs before k-means init")
+    p.add_argument("--train-spikes", type=int, default=48000, help="random subset of the training spikes")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--duration", type=float, default=None, help="seconds per generated recording")

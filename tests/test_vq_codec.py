@@ -1,0 +1,154 @@
+"""vq_cae residual VQ + codec (codec/vq.py), spike baseline codecs, the HDBSCAN sorter."""
+import json
+
+import numpy as np
+import pytest
+
+import neurocodec  # noqa: F401
+from neurocodec.codec.testing import check_codec
+from neurocodec.errors import BitstreamError, NeurocodecError
+from neurocodec.quantize import vq_reference as R
+from neurocodec.train import vq_training as T
+from neurocodec.train.vq_cae import VqCaeSpec
+
+FS = 24000.0
+SPEC = VqCaeSpec(window=32, channels=2, filters=8, n_down=2, latent_dim=4, num_codes=16, decoder_filters=16,
+                 stages=3)
+SHAPES = None
+
+
+def _unit_shapes():
+    t = np.arange(32)
+    shapes = np.stack([-np.exp(-0.5 * ((t - 10) / w) ** 2) + 0.35 * np.exp(-0.5 * ((t - 17) / (2.5 * w)) ** 2)
+                       for w in (1.0, 1.8, 3.0)])
+    gains = np.array([[1.0, 0.3], [0.4, 1.0], [0.8, 0.8]])
+    return shapes, gains
+
+
+def _windows(n, seed, noise=0.02):
+    shapes, gains = _unit_shapes()
+    rng = np.random.default_rng(seed)
+    u = rng.integers(0, 3, n)
+    amp = rng.uniform(0.4, 0.9, (n, 1, 1))
+    x = amp * shapes[u][:, :, None] * gains[u][:, None, :] + rng.normal(0, noise, (n, 32, 2))
+    return np.clip(x, -1, 0.99).astype(np.float32), u
+
+
+def _recording(seconds=1.5, seed=3):
+    """4 channels (2 groups of 2), spikes of the 3 units every ~8 ms, noise 4 uV."""
+    shapes, gains = _unit_shapes()
+    rng = np.random.default_rng(seed)
+    n = int(seconds * FS)
+    data = rng.normal(0, 4.0, (4, n))
+    for g in range(2):
+        for t0 in range(100 + 37 * g, n - 100, 190):
+            u = rng.integers(0, 3)
+            data[2 * g: 2 * g + 2, t0: t0 + 32] += 150 * (shapes[u][None, :] * gains[u][:, None])
+    return data
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    T._init_threads()
+    xt, _ = _windows(2500, 0)
+    xv, _ = _windows(300, 1)
+    models, hist = T.train_vq_cae(SPEC, xt, xv, T.TrainConfig(epochs=4, warmup_epochs=3, batch_size=128))
+    out = tmp_path_factory.mktemp("m") / "vq_rvq"
+    T.save_model(out, models, SPEC, 256.0, {"family": "test", "fs": FS}, hist, {}, xv)
+    return out, models, xv
+
+
+def test_residual_stages_bit_exact_and_better(model_dir):
+    import tensorflow as tf
+
+    out, models, xv = model_dir
+    ie = R.IntVqEncoder.from_dict(json.loads((out / "int_encoder.json").read_text()))
+    assert ie.stages == 3
+    codes = R.quantize_input(xv, ie)
+    z, idx = R.encode_int_rvq(codes, ie)
+    assert idx.shape == (len(xv), 3, SPEC.latent_length)
+    # stage 0 is the hardware's (HLS-checked) search, the stored test vectors hold it
+    assert np.array_equal(idx[:, 0], R.encode_int(codes, ie)[1])
+    with np.load(out / "test_vectors.npz") as tv:
+        assert np.array_equal(tv["residual_indices"], R.encode_int_rvq(tv["input_codes"], ie)[1])
+    # the training graph's residual search picks the same codewords
+    nearest = models["vq"].nearest(tf.constant(z / 2.0**ie.latent_frac, tf.float32), 3).numpy()
+    assert np.array_equal(nearest, idx)
+    # every further stage lowers the error (quantizer dropout trained every rate)
+    err = [np.mean((xv - T.decode_indices(models, idx[:, :s])) ** 2) for s in (1, 2, 3)]
+    assert err[1] < err[0] and err[2] < err[1], err
+    cost = R.encoder_cost(ie, 2)
+    assert cost["macs_search"] == 2 * SPEC.latent_length * 16 * 4
+    stem = ie.ops[0]
+    assert cost["macs_encoder"] > 32 * 3 * 2 * 8 and stem.weights.shape == (3, 2, 8)
+    with pytest.raises(R.VqReferenceError):
+        R.encode_int_rvq(codes, ie, 4)
+
+
+def test_vq_codec_conformance_and_rate(model_dir):
+    from neurocodec.codec.vq import VqCaeCodec
+
+    out, _, _ = model_dir
+    data = _recording()
+    sizes, errs = [], []
+    for s in (1, 3):
+        codec = VqCaeCodec(out, stages=s)
+        rep = check_codec(codec, data, n_flips=60)
+        assert rep["rejected"] > 0
+        blob = codec.encode(data)
+        d = codec.decode_spikes(blob)
+        det = codec.detect(data)
+        assert len(d["times"]) == len(det) > 40 and set(d["group"].tolist()) == {0, 1}
+        order = np.lexsort((det.times, det.group))
+        assert np.array_equal(d["times"], det.times[order])
+        errs.append(np.mean((d["waveforms"] - det.waveforms[order]) ** 2) / np.mean(det.waveforms ** 2))
+        sizes.append(len(blob))
+        rec = codec.decode(blob)
+        assert rec.shape == data.shape
+        t = int(det.times[0])
+        assert np.all(rec[:, : max(0, t - 32)] == 0)  # zero background before the first spike
+    assert sizes[1] > sizes[0] and errs[1] < errs[0] < 0.5, (sizes, errs)
+    codec = VqCaeCodec(out, stages=1)
+    blob = codec.encode(data)
+    with pytest.raises(BitstreamError):
+        VqCaeCodec(out, stages=3).decode(blob[:-1])
+    bad = bytearray(blob)
+    bad[len(bad) // 2] ^= 4
+    with pytest.raises(BitstreamError):
+        codec.decode(bytes(bad))
+    with pytest.raises(NeurocodecError):
+        VqCaeCodec(out, stages=4)
+    with pytest.raises(NeurocodecError):
+        codec.encode(data[:1])
+
+
+def test_spike_baseline_codecs(tmp_path):
+    from neurocodec.codec.spike_baselines import CsSpikeCodec, DwtSpikeCodec, PcaSpikeCodec, fit_pca_basis
+
+    x = 200 * _windows(300, 4, noise=0.03)[0].astype(np.float64)
+    basis = fit_pca_basis(200 * _windows(800, 5)[0], tmp_path / "basis.npz")
+    target = x.size * 16 / 32
+    for codec, xs in ((PcaSpikeCodec.for_budget(x, target, str(basis)), x), (DwtSpikeCodec.for_budget(x, target), x),
+                      (CsSpikeCodec.for_budget(x[:60], target / 5), x[:60])):
+        rep = check_codec(codec, xs, n_flips=40)
+        assert rep["bits"] <= target * 1.1 and rep["rejected"] > 0
+        err = np.sum((codec.decode(codec.encode(xs)) - xs) ** 2) / np.sum(xs ** 2)
+        assert err < 0.6, (codec, err)
+    pca = PcaSpikeCodec.for_budget(x, target, str(basis))
+    with pytest.raises(BitstreamError):  # another basis: the header's hash does not match
+        np.savez(tmp_path / "other.npz", mean=np.zeros(64), components=np.eye(64)[:48])
+        PcaSpikeCodec(str(tmp_path / "other.npz"), pca.components, pca.delta).decode(pca.encode(x))
+
+
+def test_hdbscan_sorter_sorts_and_can_fail():
+    from neurocodec.metrics.sorting import agreement, hdbscan_sort, sorting_scores
+
+    x, u = _windows(900, 7, noise=0.05)
+    cl = hdbscan_sort(x)
+    assert sorting_scores(cl, u)["accuracy"] > 0.97
+    # a "codec" that mixes up the channels of different spikes: the sorter must notice
+    mixed = x.copy()
+    mixed[:, :, 1] = x[np.random.default_rng(1).permutation(len(x)), :, 1]  # channel 1 of another spike
+    assert sorting_scores(hdbscan_sort(mixed), u)["accuracy"] < 0.85
+    assert agreement(cl, (cl + 1) % (cl.max() + 1)) == 1.0
+    assert agreement(cl, np.zeros_like(cl)) < 0.5
