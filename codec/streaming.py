@@ -36,7 +36,7 @@ from neurocodec.errors import BitstreamError, NeurocodecError
 from neurocodec.files import save_with_atomic
 from neurocodec.signals.scaling import MinMaxScaling, fit_minmax, invert_scaling
 
-SUB_WINDOWS = 64  # windows per channel converted to float at once inside a chunk
+SUB_WINDOWS = 256  # windows per channel converted to float at once inside a chunk
 
 
 @dataclass
@@ -152,7 +152,7 @@ def _crc_of_file(fd, end: int, block: int = 1 << 22) -> int:
     return crc
 
 
-def encode_file(codec, rec: DiskRecording, out_path, chunk_windows: int = 256) -> dict:
+def encode_file(codec, rec: DiskRecording, out_path, chunk_windows: int = 1024) -> dict:
     """Stream-encode `rec` with a CaeCodec into the bitstream file `out_path` (atomic)."""
     n = codec._m.spec.segment_length
     ie = codec._m.ie
