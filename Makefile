@@ -102,6 +102,12 @@ report-rd: setup $(OUT)/models/stream/config.json
 	OMP_NUM_THREADS=1 nice -n 10 $(PY) reports/rd_continuous.py --docs docs
 
 # Encode/decode speed vs WavPack, roofline, memory, 32 GiB sparse-file streaming (docs/bench.md, ~3 min).
+# Decoder fuzzing (container, entropy streams, every registered codec) at 10x the CI size:
+# docs/fuzz.json + the summary line and byte-layout table of docs/container.md (a few minutes).
+.PHONY: fuzz
+fuzz: setup
+	OMP_NUM_THREADS=1 nice -n 10 $(PY) -m neurocodec.codec.testing --scale 10 --docs docs
+
 bench: setup
 	$(MAKE) $(OUT)/models/cae_cr64/config.json EPOCHS=$(if $(filter command line,$(origin EPOCHS)),$(EPOCHS),15)
 	$(PY) -m neurocodec.bench --docs docs
