@@ -1,4 +1,6 @@
-"""hls4ml projects of quantized encoders, bit-exact with the integer reference.
+"""hls4ml projects of every family's hardware form, bit-exact with its integer reference.
 
-``project``: convert_encoder / build_hls_for_model_dir / main (``neurocodec hls``); ``config``:
-exact fixed-point types from the QKeras quantizers; ``csim``: g++ C simulation and comparison."""
+``flow``: the one hardware flow (HardwareTarget, convert_model with the type guard, run_flow,
+hls_main); ``config``: exact fixed-point types, one rule per Keras layer class; ``csim``: g++ C
+simulation and the bit-exact comparison; ``project`` / ``gamma_cnn`` / ``vq_cae``: what each
+family contributes (its model, its IntReference, its test vectors; vq_cae's argmin layer)."""

@@ -101,7 +101,7 @@ def main(argv=None) -> int:
     p.add_argument("--patience", type=int, default=15)
     p.add_argument("--hidden-filters", type=int, default=16)
     p.add_argument("--max-seconds", type=float)
-    p.add_argument("--docs", default="docs")
+    p.add_argument("--docs", required=True, help="output folder for cae_report.md and its figures (e.g. docs)")
     a = p.parse_args(argv)
     t0 = time.time()
     cae_data, rows = run_sweep(a.data, a.crs, a.epochs, a.patience, a.hidden_filters, a.max_seconds)

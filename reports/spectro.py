@@ -375,7 +375,9 @@ def discussion(results: dict) -> list[str]:
             "(held-out windows have same-recording neighbours), so it does not rank them. With "
             f"neighbours from other recordings only: {a_s:.3f} (CAE) vs {a_p:.3f} (pixel PCA), "
             f"{'+' if better >= 0 else ''}{better:.3f}; silhouette {s['silhouette']:.3f} vs "
-            f"{p['silhouette']:.3f}, UMAP {s['silhouette_umap']:.3f} vs {p['silhouette_umap']:.3f}. "
+            f"{p['silhouette']:.3f}"
+            + (f", UMAP {s['silhouette_umap']:.3f} vs {p['silhouette_umap']:.3f}. "
+               if "silhouette_umap" in s and "silhouette_umap" in p else " (UMAP not run). ")
             + ("The unsupervised CAE features generalise across recordings better than the raw "
                "pixels." if better > 0.02 else
                "No clear advantage of the CAE features over raw pixels here." if better >= -0.02

@@ -239,7 +239,7 @@ def save_model_folder(folder: Path, run: dict, spec: G.DecoderSpec, d: PairedDat
 def _write_model_folder(tmp: Path, run, spec, d, split, norm, meta, q, hw_session, n_vector_windows) -> None:
     model = run["model"]
     model.set_weights(run["weights_A"])
-    model.save_weights(str(tmp / "weights.h5"))
+    save_with_atomic(tmp / "weights.h5", model.save_weights)
     write_json_atomic(tmp / "config.json", {
         "family": "gamma_cnn", "spec": spec.to_dict(), "quant": q.to_dict(), "normalization": norm.to_dict(),
         "session_names": d.session_names, "split": {k: v.tolist() for k, v in split.items()},
@@ -282,8 +282,10 @@ def _plot(path, d, split, model, spec):
 
 def load_trained(folder):
     """(model with the A-selected weights, spec, config dict) of a saved model folder."""
+    from neurocodec.train.artifacts import read_family_config
+
     folder = Path(folder)
-    cfg = json.loads((folder / "config.json").read_text())
+    cfg = read_family_config(folder, "gamma_cnn")
     spec = G.DecoderSpec.from_dict(cfg["spec"])
     model = G.build_decoder(spec)
     model.load_weights(str(folder / "weights.h5"))

@@ -31,7 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -89,18 +89,15 @@ class LfpSpec:
         return -(2.0**self.act_integer), 2.0**self.act_integer - 2.0**-frac
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        for key in ("split", "filters", "strides"):
-            d[key] = list(d[key])
-        return d
+        from neurocodec.train.artifacts import spec_to_dict
+
+        return spec_to_dict(self)
 
     @staticmethod
     def from_dict(d: dict) -> "LfpSpec":
-        d = dict(d)
-        for key in ("split", "filters", "strides"):
-            if key in d:
-                d[key] = tuple(d[key])
-        return LfpSpec(**d)
+        from neurocodec.train.artifacts import spec_from_dict
+
+        return spec_from_dict(LfpSpec, d)
 
 
 #: per-dataset settings ("scaled to the data at hand")
@@ -385,13 +382,10 @@ def save_lfp_ae(trained: TrainedLfpAe, model_dir, data: LfpData | None = None,
 
 
 def load_lfp_ae(model_dir) -> TrainedLfpAe:
+    from neurocodec.train.artifacts import read_family_config
+
     model_dir = Path(model_dir)
-    cfg = model_dir / "config.json"
-    if not cfg.is_file():
-        raise FileNotFoundError(f"{model_dir}: no config.json (train with `neurocodec train lfp_ae`)")
-    config = json.loads(cfg.read_text())
-    if config.get("family") != "lfp_ae":
-        raise ValueError(f"{model_dir} holds a {config.get('family')!r} model, not lfp_ae")
+    config = read_family_config(model_dir, "lfp_ae")
     spec = LfpSpec.from_dict(config["spec"])
     ae, enc, dec = build_lfp_ae(spec)
     ae.load_weights(str(model_dir / "weights.h5"))

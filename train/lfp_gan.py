@@ -340,10 +340,10 @@ def save_gan(result: GanResult, spec: LfpSpec, model_dir, extra: dict | None = N
 
 
 def load_generator(model_dir):
+    from neurocodec.train.artifacts import read_family_config
+
     model_dir = Path(model_dir)
-    config = json.loads((model_dir / "config.json").read_text())
-    if config.get("family") != "lfp_gan":
-        raise ValueError(f"{model_dir} holds a {config.get('family')!r} model, not lfp_gan")
+    config = read_family_config(model_dir, "lfp_gan")
     spec = LfpSpec.from_dict(config["spec"])
     generator = build_generator(spec)[0]
     generator.load_weights(str(model_dir / "generator_weights.h5"))

@@ -26,7 +26,6 @@ CLI: ``neurocodec train spectro_cae [--band full|low] [--epochs N] ...`` -> ``ma
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -130,19 +129,15 @@ class SpectroSpec:
         return spectrogram_frequencies(self.fs, self.n_freq, self.fmax)
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        d["split"] = list(self.split)
-        d["max_per_recording"] = list(self.max_per_recording)
-        d["decoder_filters"] = list(self.decoder_filters)
-        return d
+        from neurocodec.train.artifacts import spec_to_dict
+
+        return spec_to_dict(self)
 
     @staticmethod
     def from_dict(d: dict) -> "SpectroSpec":
-        d = dict(d)
-        for key in ("split", "max_per_recording", "decoder_filters"):
-            if key in d:
-                d[key] = tuple(d[key])
-        return SpectroSpec(**d)
+        from neurocodec.train.artifacts import spec_from_dict
+
+        return spec_from_dict(SpectroSpec, d)
 
 
 # ============================================================================ threads / IO utils
@@ -488,14 +483,10 @@ def save_model(trained: TrainedSpectroCae, model_dir, data: SpectroData | None =
 
 def load_model(model_dir) -> tuple[SpectroSpec, object, object, object, dict]:
     """(spec, autoencoder, encoder, decoder, config) of a saved spectro_cae model folder."""
+    from neurocodec.train.artifacts import read_family_config
+
     model_dir = Path(model_dir)
-    cfg_path = model_dir / "config.json"
-    if not cfg_path.is_file():
-        raise FileNotFoundError(f"{model_dir}: no config.json (train with "
-                                "`neurocodec train spectro_cae`)")
-    config = json.loads(cfg_path.read_text())
-    if config.get("family") != "spectro_cae":
-        raise ValueError(f"{model_dir} holds a {config.get('family')!r} model, not spectro_cae")
+    config = read_family_config(model_dir, "spectro_cae")
     spec = SpectroSpec.from_dict(config["spec"])
     autoencoder, encoder, decoder = build_spectro_cae(spec)
     autoencoder.load_weights(str(model_dir / "weights.h5"))
