@@ -338,7 +338,7 @@ def cosim(int_encoder, input_codes, name: str, trace_saif: Path | None = None, m
     n, seg = x.shape
     n_lat, c_lat = enc.latent_shape
     stim = run_dir / "stimulus.npy"
-    np.save(stim, x.reshape(-1).astype(np.uint16))
+    save_with_atomic(stim, lambda tmp: np.save(tmp, x.reshape(-1).astype(np.uint16)))
     out_file = run_dir / "rtl_out.npz"
     out_file.unlink(missing_ok=True)
     if timeout_cycles is None:
