@@ -108,6 +108,12 @@ report-rd: setup $(OUT)/models/stream/config.json
 fuzz: setup
 	OMP_NUM_THREADS=1 nice -n 10 $(PY) -m neurocodec.codec.testing --scale 10 --docs docs
 
+# Coverage vectors + RTL mutation test of a trained cae (all layers, one Verilator build of every
+# mutant): docs/rtl_mutation.md / .json (tens of minutes for CR 64 on 2 cores).
+.PHONY: mutation
+mutation: $(OUT)/models/$(MODEL)/config.json
+	OMP_NUM_THREADS=1 nice -n 10 $(PY) -m neurocodec.sim.mutation --model-dir $(OUT)/models/$(MODEL) --docs docs
+
 bench: setup
 	$(MAKE) $(OUT)/models/cae_cr64/config.json EPOCHS=$(if $(filter command line,$(origin EPOCHS)),$(EPOCHS),15)
 	$(PY) -m neurocodec.bench --docs docs

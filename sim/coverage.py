@@ -429,7 +429,7 @@ def coverage_vectors(ie: IntEncoder, real_codes, seed: int = 0, max_evals: int =
     real = np.asarray(real_codes, np.int64).reshape(-1, ie.segment_length)
     extra, missing = search_vectors(ie, real, seed=seed, max_evals=max_evals)
     allv = np.concatenate([real, extra]) if len(extra) else real
-    extra2, observable = observable_vectors(ie, allv, seed=seed, max_evals=max_evals)
+    extra2, observable = observable_vectors(ie, allv, seed=seed, max_evals=max(64, max_evals // 4))
     n_search = len(extra) + len(extra2)
     allv = np.concatenate([allv, extra2]) if len(extra2) else allv
     reach = reachable(ie)

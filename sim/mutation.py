@@ -228,6 +228,12 @@ def run_mutation(ie, codes, name: str, operators=OPERATORS, layers=None, macs_pe
     if base_mism:
         raise MutationError(f"the unmutated RTL has {base_mism} mismatches: fix it before mutation testing")
     mutants, skipped = make_mutants(original.read_text(), operators, layers)
+    from neurocodec.sim.coverage import reachable
+
+    reach = reachable(ie)
+    equivalent = {m.name for m in mutants
+                  if (m.operator == "sat_acc" and not (reach[m.layer - 1]["acc_sat_hi"] or reach[m.layer - 1]["acc_sat_lo"]))
+                  or (m.operator == "sat_act" and not (reach[m.layer - 1]["act_sat_hi"] or reach[m.layer - 1]["act_sat_lo"]))}
     rows = []
     if merged and mutants:
         path = write_text_atomic(root / "mutants" / "merged.v", merged_design(original.read_text(), mutants, top_name))
@@ -268,6 +274,8 @@ def run_mutation(ie, codes, name: str, operators=OPERATORS, layers=None, macs_pe
         rows.append(row)
         if log:
             log(row)
+    for r in rows:  # saturation no input can reach (interval bounds): the mutant is equivalent
+        r["equivalent"] = r["mutant"] in equivalent and not r["caught"]
     return {
         "n_vectors": int(codes.shape[0]),
         "n_outputs": int(reference.size),
@@ -275,6 +283,8 @@ def run_mutation(ie, codes, name: str, operators=OPERATORS, layers=None, macs_pe
         "mutants": rows,
         "not_applicable": skipped,
         "caught": sum(r["caught"] for r in rows),
+        "equivalent": sum(r["equivalent"] for r in rows),
+        "survivors": [r["mutant"] for r in rows if not r["caught"] and not r["equivalent"]],
         "total": len(rows),
         "seconds": round(time.perf_counter() - t0, 1),
         "merged_build_and_run_seconds": build_seconds,
@@ -282,4 +292,75 @@ def run_mutation(ie, codes, name: str, operators=OPERATORS, layers=None, macs_pe
     }
 
 
-__all__ = ["OPERATORS", "Mutant", "MutationError", "layer_modules", "make_mutants", "mutate_layer", "run_mutation"]
+def write_docs(report: dict, docs) -> Path:
+    """docs/rtl_mutation.json + docs/rtl_mutation.md (coverage per layer and every mutant)."""
+    from neurocodec.files import write_json_atomic, write_text_atomic
+
+    docs = Path(docs)
+    write_json_atomic(docs / "rtl_mutation.json", report)
+    cov = report["coverage"]
+    lines = [
+        "# RTL mutation test and coverage of a trained cae",
+        "",
+        f"Model `{report['model']}`; {cov['n_real']} real test vectors + {cov['n_search']} vectors found by search "
+        "against the integer reference (sim/coverage.py); every mutant of the generated Verilog (sim/mutation.py) "
+        f"simulated in one Verilator build. Written by `make mutation MODEL={report['model']}` "
+        f"({report['seconds']:.0f} s).",
+        "",
+        "## Coverage per layer (register values saturated / on a rounding tie)",
+        "",
+        "| layer | values | acc sat hi | acc sat lo | act sat hi | act sat lo | acc ties | act ties | real vectors only: sat / ties | unreachable for any input |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row, real in zip(cov["per_layer"], cov["per_layer_real_only"]):
+        unreach = [e for e in ("acc_sat_hi", "acc_sat_lo", "act_sat_hi", "act_sat_lo", "acc_tie", "act_tie")
+                   if e not in row["reachable"]]
+        rs = sum(real[e] for e in ("acc_sat_hi", "acc_sat_lo", "act_sat_hi", "act_sat_lo"))
+        lines.append(f"| {row['layer']} | {row['values']} | {row['acc_sat_hi']} | {row['acc_sat_lo']} | {row['act_sat_hi']} "
+                     f"| {row['act_sat_lo']} | {row['acc_tie']} | {row['act_tie']} | {rs} / {real['acc_tie'] + real['act_tie']} "
+                     f"| {', '.join(unreach) or '-'} |")
+    lines += ["", f"Reachable by the interval bounds but not found by the search: {', '.join(cov['missing']) or 'none'}.",
+              "", f"## Mutants: {report['caught']} of {report['total']} caught, {report['equivalent']} equivalent "
+              f"(saturation no input reaches), survivors: {', '.join(report['survivors']) or 'none'}", "",
+              "| mutant | change | mismatches (all vectors) | mismatches (real vectors only) | verdict |", "|---|---|---|---|---|"]
+    for m in report["mutants"]:
+        verdict = "caught" if m["caught"] else ("equivalent" if m["equivalent"] else "SURVIVED")
+        lines.append(f"| {m['mutant']} | {m['detail']} | {m['mismatches']} | {m.get('mismatches_first_vectors', '')} | {verdict} |")
+    return write_text_atomic(docs / "rtl_mutation.md", "\n".join(lines) + "\n")
+
+
+def main(argv=None) -> int:
+    import argparse
+
+    from neurocodec.firmware.verilog_gen import load_int_encoder
+    from neurocodec.sim.coverage import coverage_vectors
+    from neurocodec.sim.cosim_cli import _load_vectors
+
+    p = argparse.ArgumentParser(prog="python -m neurocodec.sim.mutation",
+                                description="coverage vectors + mutation test of a trained model's RTL")
+    p.add_argument("--model-dir", required=True)
+    p.add_argument("--max-vectors", type=int, default=8, help="real test vectors used (default 8)")
+    p.add_argument("--layers", type=int, nargs="*", help="mutate only these layers (default all)")
+    p.add_argument("--docs", help="write rtl_mutation.json / .md here")
+    a = p.parse_args(argv)
+    model_dir = Path(a.model_dir)
+    ie = load_int_encoder(model_dir / "int_encoder.json")
+    real = _load_vectors(model_dir, a.max_vectors)
+    t0 = time.perf_counter()
+    codes, cov = coverage_vectors(ie, real)
+    r = run_mutation(ie, codes, f"{model_dir.name}_mutation", layers=a.layers, n_real=len(real),
+                     log=lambda row: print(f"{row['mutant']:16s} {row['mismatches']} mismatches", flush=True))
+    r.update({"model": model_dir.name, "coverage": cov, "seconds": time.perf_counter() - t0})
+    if a.docs:
+        print(f"wrote {write_docs(r, a.docs)}")
+    print(f"{r['caught']} of {r['total']} mutants caught, {r['equivalent']} equivalent, survivors {r['survivors']}")
+    return 0 if not r["survivors"] else 1
+
+
+__all__ = ["OPERATORS", "Mutant", "MutationError", "layer_modules", "make_mutants", "mutate_layer", "run_mutation", "write_docs"]
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())
