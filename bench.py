@@ -77,14 +77,26 @@ class _RssSampler:
 
     def __enter__(self):
         self.peak, self._stop = _rss_mb(), False
+        self.samples = []  # (seconds since start, MB)
+        self._t0 = time.perf_counter()
         self._t = threading.Thread(target=self._run, daemon=True)
         self._t.start()
         return self
 
     def _run(self):
         while not self._stop:
-            self.peak = max(self.peak, _rss_mb())
+            v = _rss_mb()
+            self.peak = max(self.peak, v)
+            self.samples.append((time.perf_counter() - self._t0, v))
             time.sleep(0.002)
+
+    def peak_between(self, a: float, b: float) -> float:
+        """Peak over the fraction [a, b) of the run's duration."""
+        if not self.samples:
+            return float("nan")
+        end = self.samples[-1][0]
+        vals = [v for t, v in self.samples if a * end <= t < b * end or (b >= 1 and t >= a * end)]
+        return max(vals) if vals else float("nan")
 
     def __exit__(self, *exc):
         self._stop = True
@@ -291,6 +303,7 @@ else:
         info = encode_file(codec, rec, args["out"], chunk_windows=args["chunk_windows"])
     res["seconds"] = time.perf_counter() - t0
     res["peak_extra_mb"] = s.peak - base
+    res["peak_extra_by_quarter_mb"] = [s.peak_between(q / 4, (q + 1) / 4) - base for q in range(4)]
     res["model_and_runtime_mb"] = base
     res["file_samples_per_channel"] = full
     res["encoded_samples_per_channel"] = rec.n_samples
@@ -461,8 +474,9 @@ def render(results: dict) -> str:
             f"{lf['file_over_memory']:.3g}x this machine's memory ({lf['allocated_bytes_on_disk'] / 2**20:.3g} MB "
             f"allocated on disk): measured on its first {lf['encoded_samples_per_channel']} samples per channel "
             f"(a full pass would take about {lf['full_pass_estimate_s'] / 60:.3g} min at the measured "
-            f"{lf['encode_samples_per_s'] / 1e6:.3g} M samples/s; memory does not grow with the length: chunks are "
-            f"read with pread into fresh buffers, nothing is kept). Chunk: {lf['chunk_windows']} windows x "
+            f"{lf['encode_samples_per_s'] / 1e6:.3g} M samples/s). Chunks are read with pread (no memory map), nothing "
+            f"is kept between chunks; peak above the model in each quarter of the run: "
+            f"{', '.join(f'{v:.3g}' for v in lf.get('peak_extra_by_quarter_mb', []))} MB. Chunk: {lf['chunk_windows']} windows x "
             f"channels = {lf['chunk_float64_mb']:.3g} MB as float64 ({lf['chunk_int16_mb']:.3g} MB on disk). "
             f"Peak resident memory above the loaded model and runtime ({lf['model_and_runtime_mb']:.3g} MB): "
             f"{lf['peak_extra_mb']:.3g} MB = {lf['peak_over_chunk']:.3g}x one chunk (target <= 2x): "
