@@ -181,18 +181,31 @@ class CsCodec:
         return rng.choice([-1.0, 1.0], size=(m, w)) / np.sqrt(m)
 
     def _recover(self, y, phi, psi, sparsity):
-        from sklearn.linear_model import orthogonal_mp_gram
-
+        """Orthogonal matching pursuit of every row of y (N, m) in the wavelet dictionary, all
+        rows at once (greedy atom choice, then the least-squares fit on the support through the
+        Gram matrix, batched over rows); returns the signals (N, w)."""
         a = phi @ psi  # (m, w) dictionary in the wavelet domain
         norms = np.linalg.norm(a, axis=0)
         an = a / norms
         gram = an.T @ an
-        import warnings
-
-        with warnings.catch_warnings():  # "ended prematurely due to linear dependence": expected at low M
-            warnings.simplefilter("ignore", RuntimeWarning)
-            s = orthogonal_mp_gram(gram, an.T @ y.T, n_nonzero_coefs=int(sparsity))
-        s = np.atleast_2d(s.T if s.ndim == 2 else s[None])
+        y = np.asarray(y, np.float64)
+        n_sig, w = y.shape[0], an.shape[1]
+        k_max = int(min(sparsity, an.shape[0], w))
+        corr0 = y @ an  # (N, w)
+        rows = np.arange(n_sig)[:, None]
+        support = np.zeros((n_sig, 0), np.int64)
+        coef = np.zeros((n_sig, 0))
+        r = y.copy()
+        for k in range(k_max):
+            c = np.abs(r @ an)
+            c[rows, support] = -1.0  # an atom is chosen once
+            support = np.concatenate([support, c.argmax(axis=1)[:, None]], axis=1)
+            g = gram[support[:, :, None], support[:, None, :]] + 1e-9 * np.eye(k + 1)
+            coef = np.linalg.solve(g, corr0[rows, support][:, :, None])[:, :, 0]
+            r = y - np.einsum("nk,nkm->nm", coef, an.T[support])
+        s = np.zeros((n_sig, w))
+        if k_max:
+            s[rows, support] = coef
         return (psi @ (s / norms).T).T
 
     def code(self, x, target_bits: float, tune_spikes: int = 400) -> CodedResult:

@@ -3,7 +3,7 @@
 ``hdbscan_sort`` (the report's sorter, the way many sorters cluster): features = the first
 ``per_channel`` principal components of each channel's waveforms (fitted on the spikes being
 sorted), density clustering by HDBSCAN (no number of units given: it finds the clusters
-itself), then template matching: every spike (also HDBSCAN's noise points) is assigned to the
+itself; leaf cluster selection, min cluster size 25, min samples 5), then template matching: every spike (also HDBSCAN's noise points) is assigned to the
 cluster whose mean waveform (template) is nearest in squared error, as template-matching
 sorters do. It can fail: merged or split units and misassigned spikes all lower the accuracy,
 and a codec that blurs the differences between units changes the clusters it finds.
@@ -74,14 +74,15 @@ def channel_pca_features(waveforms, per_channel: int = 2) -> np.ndarray:
     return np.concatenate(feats, axis=1)
 
 
-def hdbscan_sort(waveforms, per_channel: int = 2, min_cluster_size: int = 40, min_samples: int = 10,
-                 template_matching: bool = True) -> np.ndarray:
+def hdbscan_sort(waveforms, per_channel: int = 2, min_cluster_size: int = 25, min_samples: int = 5,
+                 template_matching: bool = True, selection: str = "leaf") -> np.ndarray:
     """Cluster labels (n,) >= 0 of spike windows (n, window, channels) (see module docstring)."""
     import hdbscan
 
     x = np.asarray(waveforms, np.float64)
     feats = channel_pca_features(x, per_channel)
-    lab = hdbscan.HDBSCAN(min_cluster_size=int(min_cluster_size), min_samples=int(min_samples)).fit(feats).labels_
+    lab = hdbscan.HDBSCAN(min_cluster_size=int(min_cluster_size), min_samples=int(min_samples),
+                          cluster_selection_method=selection).fit(feats).labels_
     n_cl = int(lab.max()) + 1
     if n_cl < 1:  # HDBSCAN found no structure: one cluster
         return np.zeros(len(x), np.int64)

@@ -468,7 +468,8 @@ METHOD = """
 - **SNDR** = mean over spikes of 20 log10(||x|| / ||x - x_hat||) (all channels of the band-passed window);
   **corr** = mean Pearson correlation per spike.
 - **Sorting** (`metrics/sorting.py` `hdbscan_sort`): per-channel PCA (2 components per channel, fitted on the
-  waveforms being sorted), HDBSCAN (min cluster size 40; it finds the number of clusters itself), then every
+  waveforms being sorted), HDBSCAN (leaf selection, min cluster size 25, min samples 5; it finds the number
+  of clusters itself), then every
   spike assigned to the nearest cluster template. `sort acc` = fraction of ground-truth-matched detections
   whose cluster is matched to their unit (one-to-one Hungarian matching: extra or merged clusters count as
   errors); `SI acc` = mean per-unit tp / (tp + fn + fp) with missed detections as fn (SpikeInterface's
