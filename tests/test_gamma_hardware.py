@@ -67,6 +67,9 @@ def test_hls_csim_bit_exact(tmp_path):
 
     hls_model = convert_model(G.build_quantized_model(dec, x.shape[1]), tmp_path / "hls", io_type="io_stream")
     compile_csim(hls_model)
+    from neurocodec.quantize.reference import IntReference
+
+    assert isinstance(dec, IntReference) and np.array_equal(dec.run(codes), G.run_int(codes, dec))
     res = csim_compare(hls_model, codes, dec)  # dec is the IntReference: dec.run == run_int
     assert res["n_outputs"] >= 1000
     assert res["bit_exact"], res

@@ -89,6 +89,9 @@ def stress(tiny_cae_dir, tmp_path_factory):
 
 def test_saturating_weights_stay_bit_exact(stress):
     hls_model, codes, ie = stress
+    from neurocodec.quantize.reference import IntReference
+
+    assert isinstance(ie, IntReference) and np.array_equal(ie.run(codes), encode_int(codes, ie))
     hidden = encode_int(codes, ie, upto=2)
     assert np.mean(np.abs(hidden) >= 127) > 0.1  # the test really saturates
     report = csim_compare(hls_model, codes, ie)
@@ -191,3 +194,24 @@ def test_conv2d_quantized_relu_maxpool_encoder_is_bit_exact_with_qkeras(tmp_path
     assert report["output_type"].startswith("ufixed<8,3,RND_CONV,SAT")
     assert report["output_code_range"][0] < report["output_code_range"][1]
     assert report["mismatches"] == 0
+
+
+def test_type_guard_catches_a_type_hls4ml_changed(tmp_path):
+    """check_types (run by the one converter) refuses an hls graph whose type differs from the rule's."""
+    from qkeras import QActivation, QConv1D, quantized_bits
+    from hls4ml.model.types import FixedPrecisionType
+
+    from neurocodec.hls.flow import check_types, convert_model
+    from neurocodec.train.backend import keras
+
+    k = keras()
+    inp = k.Input((32, 1), name="x")
+    x = QActivation(quantized_bits(8, 0, keep_negative=False, alpha=1), name="xq")(inp)
+    x = QConv1D(2, 3, kernel_quantizer=quantized_bits(8, 0, alpha=1), bias_quantizer=quantized_bits(16, 5, alpha=1),
+                name="conv")(x)
+    model = k.Model(inp, QActivation(quantized_bits(16, 5, alpha=1), name="acc")(x))
+    hls_model = convert_model(model, tmp_path / "guard")  # passes the guard as converted
+    check_types(hls_model, model)
+    hls_model.graph["conv"].types["accum_t"].precision = FixedPrecisionType(16, 6)  # a silently narrowed accumulator
+    with pytest.raises(UnsupportedModelError, match=r"conv\.accum: hls4ml has .*expected fixed<"):
+        check_types(hls_model, model)

@@ -25,6 +25,10 @@ def test_hls_csim_bit_exact_small_model(tmp_path):
     vq.set_codebook(cb)
     ie = R.extract_int_vq_encoder(enc, vq, spec)
     hw = build_hw_encoder(enc, ie.codebook, spec)
+    from neurocodec.hls.vq_cae import VqIndexReference
+    from neurocodec.quantize.reference import IntReference
+
+    assert isinstance(VqIndexReference(ie), IntReference)
     rep = R.hls_csim_check(hw, ie, codes, tmp_path / "vq_hls")
     assert rep["bit_exact"], rep.get("first_mismatch")
     assert rep["n_vectors"] == 3000
