@@ -21,7 +21,7 @@ from neurocodec.errors import BitstreamError, NeurocodecError, NeurocodecWarning
 from neurocodec.quantize.fast_encoder import fast_encoder
 from neurocodec.quantize.fast_decoder import FastDecoder, extract_int_decoder
 from neurocodec.quantize.reference import IntEncoder
-from neurocodec.signals.scaling import MinMaxScaling, fit_minmax, invert_scaling
+from neurocodec.signals.scaling import MinMaxScaling, fit_minmax
 from neurocodec.signals.validate import check_signal
 from neurocodec.train import artifacts
 
@@ -177,20 +177,23 @@ class CaeCodec(RecordingCodec):
     def units_of(self, bs) -> str:
         return bs.side.decode("utf-8") or "adc_counts"
 
-    def decode_windows(self, latent: np.ndarray, threads: int | None = None) -> np.ndarray:
+    def decode_windows(self, latent: np.ndarray, threads: int | None = None, minimum=None, maximum=None) -> np.ndarray:
         """(n, latent_len, ch) int latent codes -> (n, segment_length) decoded [0, 1] float32: the
         quantized decoder in exact fixed point, batched (quantize.fast_decoder; equals the Keras
-        decoder before its sigmoid bit for bit, and a window's output does not depend on its batch)."""
+        decoder before its sigmoid bit for bit, and a window's output does not depend on its batch).
+        With per-window `minimum`/`maximum`: float64 in the original units (= invert_scaling)."""
         m = self._m
         if getattr(m, "fast_decoder", None) is None:
             out = m.ie.layers[-1]
             m.fast_decoder = FastDecoder(extract_int_decoder(m.decoder, out.out_frac, out.out_bits))
-        return m.fast_decoder.decode(latent, threads=threads)
+        return m.fast_decoder.decode(latent, threads=threads, minimum=minimum, maximum=maximum)
 
     def decode(self, buf: bytes, out: np.ndarray | None = None) -> np.ndarray:
         bs, latent = self.read(buf)
         ie = self._m.ie
         n_ch, n_win = latent.shape[:2]
-        decoded = self.decode_windows(latent.reshape(n_ch * n_win, *ie.latent_shape)).reshape(n_ch, -1)[:, : bs.n_samples]
         scaling = MinMaxScaling(bs.scaling[:n_ch].astype(np.float64), bs.scaling[n_ch:].astype(np.float64))
-        return _fill(out, invert_scaling(decoded, scaling))
+        # decoder + invert_scaling per batch of windows (each window's channel min/max)
+        values = self.decode_windows(latent.reshape(n_ch * n_win, *ie.latent_shape), minimum=np.repeat(
+            scaling.minimum, n_win), maximum=np.repeat(scaling.maximum, n_win)).reshape(n_ch, -1)
+        return _fill(out, values if values.shape[1] == bs.n_samples else np.ascontiguousarray(values[:, : bs.n_samples]))

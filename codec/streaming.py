@@ -34,7 +34,7 @@ import numpy as np
 from neurocodec.codec import container
 from neurocodec.errors import BitstreamError, NeurocodecError
 from neurocodec.files import save_with_atomic
-from neurocodec.signals.scaling import MinMaxScaling, fit_minmax, invert_scaling
+from neurocodec.signals.scaling import MinMaxScaling, fit_minmax
 
 SUB_WINDOWS = 256  # windows per channel converted to float at once inside a chunk
 
@@ -273,9 +273,10 @@ def decode_file(codec, codes_path, out_path, chunk_windows: int = 256, threads: 
                 lat = np.stack([np.frombuffer(os.pread(fd_in, (w1 - w0) * per_window,
                                                        start + (c * n_windows + w0) * per_window), np.int8)
                                 for c in range(n_ch)]).reshape(n_ch * (w1 - w0), *m.ie.latent_shape)
-                dec = codec.decode_windows(lat, threads=threads).reshape(n_ch, -1)
+                values = codec.decode_windows(lat, threads=threads, minimum=np.repeat(scaling.minimum, w1 - w0),
+                                              maximum=np.repeat(scaling.maximum, w1 - w0)).reshape(n_ch, -1)
                 s0, s1 = w0 * n, min(w1 * n, n_s)
-                values = invert_scaling(dec[:, : s1 - s0], scaling)
+                values = values[:, : s1 - s0]
                 for c in range(n_ch):
                     os.pwrite(fd, values[c].astype("<f8").tobytes(), data_off + 8 * (c * n_s + s0))
         finally:

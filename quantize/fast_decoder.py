@@ -201,26 +201,36 @@ class FastDecoder:
                 y = fe._requant_np(z + p.base.bias, p.base)
                 dst[:, off : off + up * p.length, :] = y.reshape(n, up * p.length, o)
 
-    def _decode_batch(self, codes, out):
-        out[...] = _sigmoid(self.pre_sigmoid(codes), self.dec.out_layer.product_frac)
+    def _decode_batch(self, codes, out, lo=None, span=None):
+        y = _sigmoid(self.pre_sigmoid(codes), self.dec.out_layer.product_frac)
+        if lo is None:
+            out[...] = y
+        else:  # invert_scaling's arithmetic: float64(y) * (max - min) + min
+            np.multiply(y.astype(np.float64), span[:, None], out=out)
+            out += lo[:, None]
 
-    def decode(self, codes, threads: int | None = None) -> np.ndarray:
-        """(n, latent_len, ch) latent codes -> (n, output_length) float32 in [0, 1]."""
+    def decode(self, codes, threads: int | None = None, minimum=None, maximum=None) -> np.ndarray:
+        """(n, latent_len, ch) latent codes -> (n, output_length) float32 in [0, 1]; with per-window
+        `minimum`/`maximum` (n,), float64 values in the original units, equal to
+        invert_scaling(float32 output, ...) element for element."""
         codes = np.asarray(codes)
         n = codes.shape[0]
-        out = np.empty((n, self.dec.output_length), np.float32)
+        scaled = minimum is not None
+        out = np.empty((n, self.dec.output_length), np.float64 if scaled else np.float32)
+        if scaled:
+            lo = np.asarray(minimum, np.float64).reshape(n)
+            span = np.asarray(maximum, np.float64).reshape(n) - lo
         starts = range(0, n, self.batch)
+        jobs = [(codes[s : s + self.batch], out[s : s + self.batch]) + ((lo[s : s + self.batch], span[s : s + self.batch])
+                                                                        if scaled else ()) for s in starts]
         threads = fe._default_threads() if threads is None else max(1, int(threads))
         threads = min(threads, len(starts))
-        if threads <= 1:
-            with fe._blas_limited():  # small GEMMs: BLAS threads only add synchronisation
-                for s in starts:
-                    self._decode_batch(codes[s : s + self.batch], out[s : s + self.batch])
-            return out
-        with fe._blas_limited():
-            futures = [fe._pool(threads).submit(self._decode_batch, codes[s : s + self.batch], out[s : s + self.batch])
-                       for s in starts]
-            for f in futures:
+        with fe._blas_limited():  # small GEMMs: BLAS threads only add synchronisation
+            if threads <= 1:
+                for job in jobs:
+                    self._decode_batch(*job)
+                return out
+            for f in [fe._pool(threads).submit(self._decode_batch, *job) for job in jobs]:
                 f.result()
         return out
 

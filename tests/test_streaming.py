@@ -98,3 +98,9 @@ def test_fixed_point_decoder_equals_keras(tiny_cae_dir):
         # batch-independent: one window at a time gives the same floats
         np.testing.assert_array_equal(np.concatenate([fd.decode(codes[i : i + 1], threads=1) for i in range(5)]), out[:5])
     np.testing.assert_allclose(out, m.decoder.predict(real, verbose=0)[..., 0], rtol=0, atol=3e-7)
+    # decoding straight into the original units equals invert_scaling of the [0, 1] output
+    from neurocodec.signals.scaling import MinMaxScaling, invert_scaling
+
+    lo, hi = rng.uniform(-900, 0, len(codes)), rng.uniform(1, 900, len(codes))
+    ref_units = invert_scaling(out, MinMaxScaling(lo, hi))
+    np.testing.assert_array_equal(fd.decode(codes, threads=2, minimum=lo, maximum=hi), ref_units)
