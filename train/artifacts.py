@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from neurocodec.errors import NeurocodecError
-from neurocodec.files import commit_dir, save_with_atomic, staging_dir, write_json_atomic  # noqa: F401  (the one staging pair)
+from neurocodec.files import commit_dir, save_with_atomic, staging_dir, write_bytes_atomic, write_json_atomic  # noqa: F401  (the one staging pair)
 from neurocodec.train.cae import CaeSpec, build_cae
 
 
@@ -60,6 +60,18 @@ def spec_from_dict(cls, d: dict):
     """Inverse of spec_to_dict: lists become tuples where the field is a tuple by default."""
     tuples = {f.name for f in fields(cls) if isinstance(f.default, tuple)}
     return cls(**{k: tuple(v) if k in tuples and isinstance(v, list) else v for k, v in d.items()})
+
+
+def write_trained_files(folder: Path, model, history: dict, metrics: dict, tflite: bytes | None = None,
+                        weights: str = "weights.h5") -> None:
+    """The files every trained Keras family writes into its (staged) model folder: weights, history,
+    metrics and, if given, the int8 TFLite encoder."""
+    folder = Path(folder)
+    save_with_atomic(folder / weights, model.save_weights)
+    write_json_atomic(folder / "history.json", history)
+    write_json_atomic(folder / "metrics.json", metrics)
+    if tflite is not None:
+        write_bytes_atomic(folder / "encoder_int8.tflite", tflite)
 
 
 def load_cae(model_dir):

@@ -40,7 +40,8 @@ import neurocodec  # noqa: F401
 from neurocodec import paths
 from neurocodec.signals.errors import RecordingError
 from neurocodec.signals.validate import check_fs, check_signal
-from neurocodec.files import atomic_dir, save_with_atomic, savez_atomic, write_bytes_atomic, write_json_atomic
+from neurocodec.files import atomic_dir, savez_atomic, write_json_atomic
+from neurocodec.train.artifacts import write_trained_files
 from neurocodec.quantize.tflite_int8 import evenly, export_and_compare, quantized_weights
 from neurocodec.train.spectro_cae import limit_threads
 
@@ -360,11 +361,7 @@ def save_lfp_ae(trained: TrainedLfpAe, model_dir, data: LfpData | None = None,
     model_dir = Path(model_dir)
     with atomic_dir(model_dir) as staged:  # staged, then one rename (files.atomic_dir)
         spec = trained.spec
-        save_with_atomic(staged / "weights.h5", trained.autoencoder.save_weights)
-        write_json_atomic(staged / "history.json", trained.history)
-        write_json_atomic(staged / "metrics.json", {**trained.metrics, **(extra or {})})
-        if tflite is not None:
-            write_bytes_atomic(staged / "encoder_int8.tflite", tflite)
+        write_trained_files(staged, trained.autoencoder, trained.history, {**trained.metrics, **(extra or {})}, tflite)
         if data is not None and spec.quantized:
             x = data.val[:16]
             frac_in = spec.input_bits - 1 - spec.input_integer

@@ -38,7 +38,7 @@ from neurocodec.quantize import tflite_int8
 from neurocodec.quantize.tflite_int8 import (  # noqa: F401  (re-exported: the one TFLite int8 path)
     export_tflite_int8, quantized_weights, run_tflite, tflite_agreement, tflite_output_scale,
 )
-from neurocodec.files import atomic_dir, save_with_atomic, savez_atomic, write_bytes_atomic, write_json_atomic
+from neurocodec.files import atomic_dir, savez_atomic, write_json_atomic
 from neurocodec import paths
 from neurocodec.signals.errors import RecordingError
 from neurocodec.signals.segment import resample
@@ -463,11 +463,10 @@ def save_model(trained: TrainedSpectroCae, model_dir, data: SpectroData | None =
                     "image_range": [0.0, 1.0]},
     }
     with atomic_dir(model_dir) as staged:  # staged, then one rename (files.atomic_dir)
-        save_with_atomic(staged / "weights.h5", trained.autoencoder.save_weights)
-        write_json_atomic(staged / "history.json", trained.history)
-        write_json_atomic(staged / "metrics.json", {**trained.metrics, **(extra_metrics or {})})
-        if tflite is not None:
-            write_bytes_atomic(staged / "encoder_int8.tflite", tflite)
+        from neurocodec.train.artifacts import write_trained_files
+
+        write_trained_files(staged, trained.autoencoder, trained.history,
+                            {**trained.metrics, **(extra_metrics or {})}, tflite)
         if data is not None and spec.quantized:
             n = min(16, len(data.val.images))
             x = data.val.images[:n]
