@@ -195,8 +195,9 @@ def quantize_input(x01: np.ndarray, enc: IntEncoder) -> np.ndarray:
     return quantize_to_int(x01, enc.input_bits, enc.input_frac, signed=False)
 
 
-def conv_layer_int(x: np.ndarray, layer: IntConvLayer) -> np.ndarray:
-    """x: (n, length, in_channels) int64 at 2**-layer.in_frac -> (n, out_len, out_channels)."""
+def conv_acc_int(x: np.ndarray, layer: IntConvLayer) -> np.ndarray:
+    """The exact accumulator of a layer (before any rounding): x (n, length, in_channels) int64 at
+    2**-layer.in_frac -> (n, out_len, out_channels) at 2**-layer.product_frac, bias included."""
     n, length, _ = x.shape
     xp = np.pad(x, ((0, 0), (layer.pad_left, layer.pad_right), (0, 0)))
     out_len = (length + layer.pad_left + layer.pad_right - layer.kernel) // layer.stride + 1
@@ -204,7 +205,12 @@ def conv_layer_int(x: np.ndarray, layer: IntConvLayer) -> np.ndarray:
     for k in range(layer.kernel):
         taps = xp[:, k : k + layer.stride * (out_len - 1) + 1 : layer.stride, :]
         acc += taps @ layer.weights[k]
-    acc += layer.bias << (layer.product_frac - layer.bias_frac)
+    return acc + (layer.bias << (layer.product_frac - layer.bias_frac))
+
+
+def conv_layer_int(x: np.ndarray, layer: IntConvLayer) -> np.ndarray:
+    """x: (n, length, in_channels) int64 at 2**-layer.in_frac -> (n, out_len, out_channels)."""
+    acc = conv_acc_int(x, layer)
     a = requantize(acc, layer.product_frac, layer.acc_bits, layer.acc_frac)
     leaky = np.where(a > 0, a << layer.alpha_shift, a * layer.alpha_num)
     return requantize(leaky, layer.acc_frac + layer.alpha_shift, layer.out_bits, layer.out_frac)
@@ -240,6 +246,7 @@ __all__ = [
     "quantizer_format",
     "quantize_input",
     "encode_int",
+    "conv_acc_int",
     "conv_layer_int",
     "latent_to_real",
     "shift_round_half_even",
