@@ -248,7 +248,7 @@ def _rows_dot_nb(src, d_rows, wc, bias, out):
 
 if _numba is not None:
     _rows_dot_kernel = _numba.njit(nogil=True, fastmath={"reassoc", "contract"})(_rows_dot_nb)
-    _scaled_kernel = _numba.njit(nogil=True)(_scaled_codes_nb)
+    _scaled_kernel = _numba.njit(nogil=True, error_model="numpy")(_scaled_codes_nb)
     _requant_kernel = _numba.njit(nogil=True, inline="always")(_requant_scalar)
     _first_kernel = _numba.njit(nogil=True)(_first_nb)
     _epilogue_kernel = _numba.njit(nogil=True)(_epilogue_nb)
