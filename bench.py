@@ -150,7 +150,7 @@ def bench_recording():
 
     rec = load_recording("locust")
     data = np.tile(rec.data, (1, TILE))
-    return Recording(data, rec.fs, rec.units, rec.channel_names, f"{rec.source} x{TILE}")
+    return Recording(data, rec.fs, rec.units, rec.channel_names, f"locust ({Path(rec.source).name}) x{TILE}")
 
 
 def write_inputs(rec, folder: Path) -> dict:

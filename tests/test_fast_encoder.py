@@ -123,6 +123,9 @@ def test_bound_selects_the_arithmetic(locust_codes):
     fe = FastEncoder(huge)
     assert exact_dtype(huge) is None and "int64 reference" in fe.path
     np.testing.assert_array_equal(fe.encode(codes), encode_int(codes, huge))
+    # the per-batch scaling path on the int64 arithmetic: samples = codes / 256 scaled by [0, 1)
+    samples = (codes[:8].reshape(1, -1) + 0.25) / 256.0
+    np.testing.assert_array_equal(fe.encode_scaled(samples, [0.0], [1.0]), encode_int(codes[:8], huge))
     np.testing.assert_array_equal(FastEncoder(ie, dtype="float64").encode(codes), ref)
 
 
