@@ -152,3 +152,21 @@ def test_hdbscan_sorter_sorts_and_can_fail():
     assert sorting_scores(hdbscan_sort(mixed), u)["accuracy"] < 0.85
     assert agreement(cl, (cl + 1) % (cl.max() + 1)) == 1.0
     assert agreement(cl, np.zeros_like(cl)) < 0.5
+
+
+def test_file_encode_decode_through_the_registry(model_dir, tmp_path):
+    from neurocodec.codec.recording import decode_codes, encode_recording
+    from neurocodec.signals import Recording
+
+    out, _, _ = model_dir
+    data = _recording(seconds=0.8, seed=9)
+    rec = Recording(data, FS, "uV", [f"ch{i}" for i in range(4)], "test")
+    rep = encode_recording(out, rec, tmp_path / "rec.ncdc")
+    assert rep["codec"] == "vq_cae" and rep["n_spikes"] > 10 and rep["bitstream_bits"] == 8 * (tmp_path / "rec.ncdc").stat().st_size
+    back = decode_codes(out, tmp_path / "rec.ncdc")
+    assert back.data.shape == data.shape and back.fs == FS and back.units == "uV"
+    spikes = np.abs(back.data).max(axis=0) > 0
+    assert 0 < spikes.mean() < 0.9  # spikes pasted on a zero background
+    (tmp_path / "bad.ncdc").write_bytes((tmp_path / "rec.ncdc").read_bytes()[:-3])
+    with pytest.raises(BitstreamError):
+        decode_codes(out, tmp_path / "bad.ncdc")
