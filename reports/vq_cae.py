@@ -37,10 +37,12 @@ COMMON = ["--latent-dim", "4", "--decoder-filters", "64", "--decoder-blocks", "2
 MODELS = {
     "si": [
         ("vq_cae_si_L8K256S4", ["--data", "si", "--n-down", "3", "--codes", "256", "--stages", "4", *COMMON,
-                                "--train-spikes", "48000", "--warmup-epochs", "8", "--epochs", "12"]),
+                                "--train-spikes", "32000", "--batch-size", "256", "--warmup-epochs", "5",
+                                "--epochs", "7"]),
         ("vq_cae_si_L1K64S4", ["--data", "si", "--n-down", "6", "--codes", "64", "--stages", "4",
                                "--latent-dim", "8", "--decoder-filters", "64", "--decoder-blocks", "1",
-                               "--train-spikes", "24000", "--warmup-epochs", "5", "--epochs", "7"]),
+                               "--train-spikes", "24000", "--batch-size", "512", "--warmup-epochs", "4",
+                               "--epochs", "5"]),
     ],
     "synthetic": [
         ("vq_cae_synthetic_L6K256S4", ["--data", "synthetic", "--n-down", "3", "--codes", "256", "--stages", "4",
