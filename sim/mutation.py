@@ -175,19 +175,39 @@ def _renamed(text: str, suffix: str) -> str:
     return text
 
 
+def _module_text(text: str, name: str) -> str:
+    for m in _MODULE.finditer(text):
+        if m.group(1) == name:
+            return m.group(0)
+    raise MutationError(f"no module {name!r} in the Verilog text")
+
+
 def merged_design(original: str, mutants: list[Mutant], top: str = "cae_encoder") -> str:
-    """One Verilog file holding the original and every mutant (modules renamed `*__v<i>`) under a
-    wrapper `top` with the original's ports plus `mut_data` (every mutant's out_data, mutant 1 in
-    the low bits) and `mut_sync` (bit i-1: mutant i's handshakes equal the original's). One
-    Verilator build then simulates all mutants on the same stimulus, in lockstep."""
+    """One Verilog file holding the original and every mutant under a wrapper `top` with the
+    original's ports plus `mut_data` (every mutant's out_data, mutant 1 in the low bits) and
+    `mut_sync` (bit i-1: mutant i's handshakes equal the original's). A mutant shares every
+    unmutated layer module with the original: it adds only its mutated layer module
+    (`<top>_l<k>__v<i>`) and a copy of the top (`<top>__v<i>`) instantiating it, so one Verilator
+    build of about one design plus one layer per mutant simulates all mutants in lockstep."""
     ports = _ports(original, top)
     width = {n: w for _, w, n in ports}
     ob = re.match(r"\[(\d+):0\]", width["out_data"])
     ob = int(ob.group(1)) + 1 if ob else 1
     n = len(mutants)
-    parts = [_renamed(original, "__v0")] + [_renamed(m.text, f"__v{i + 1}") for i, m in enumerate(mutants)]
-    parts = [re.sub(r"^`default_nettype\s+none\s*$", "", p, flags=re.M) for p in parts]
-    w = ["`default_nettype none", f"// mutation wrapper: original + {n} mutants, one build", f"module {top} ("]
+    top_text = _module_text(original, top)
+    base = original.replace(top_text, re.sub(rf"^module\s+{re.escape(top)}\b", f"module {top}__v0", top_text,
+                                             count=1, flags=re.M))
+    parts = [base]
+    for i, m in enumerate(mutants, start=1):
+        layer = f"{top}_l{m.layer}"
+        body = _module_text(m.text, layer)
+        parts.append(re.sub(rf"^module\s+{re.escape(layer)}\b", f"module {layer}__v{i}", body, count=1, flags=re.M))
+        t = re.sub(rf"^module\s+{re.escape(top)}\b", f"module {top}__v{i}", top_text, count=1, flags=re.M)
+        t, k = re.subn(rf"^(\s*){re.escape(layer)}(\s+\w+\s*\()", rf"\g<1>{layer}__v{i}\2", t, flags=re.M)
+        if k != 1:
+            raise MutationError(f"top module {top!r}: found {k} instances of {layer!r}, expected 1")
+        parts.append(t)
+    w = [f"// mutation wrapper: original + {n} mutants, one build", f"module {top} ("]
     w += [f"    {d} wire {wd} {nm}," for d, wd, nm in ports]
     w += [f"    output wire [{n * ob - 1}:0] mut_data,", f"    output wire [{n - 1}:0] mut_sync", ");"]
     outs = [nm for d, _, nm in ports if d == "output"]
@@ -239,7 +259,7 @@ def run_mutation(ie, codes, name: str, operators=OPERATORS, layers=None, macs_pe
         path = write_text_atomic(root / "mutants" / "merged.v", merged_design(original.read_text(), mutants, top_name))
         t1 = time.perf_counter()
         res = cosim(ie, codes, name, macs_per_layer=macs_per_layer, top_name=top_name, rtl_file=path,
-                    build_name="build_merged")
+                    build_name="build_merged", trace_capable=False)
         if not np.array_equal(res.latent, reference):
             raise MutationError("the original inside the mutation wrapper is not bit-exact")
         for i, m in enumerate(mutants):
