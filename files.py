@@ -34,18 +34,11 @@ def make_dirs(path) -> Path:
 
 
 def write_bytes_atomic(path, data: bytes) -> Path:
-    path = Path(path)
-    make_dirs(path.parent)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
+    def save(tmp):
+        with open(tmp, "wb") as f:
             f.write(data)
-        os.chmod(tmp, FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+
+    return save_with_atomic(path, save)
 
 
 def write_text_atomic(path, text: str) -> Path:
