@@ -155,7 +155,7 @@ class _Reader:
 
     def take(self, n: int, what: str) -> bytes:
         if n < 0 or self.pos + n > len(self.buf):
-            raise BitstreamError(f"truncated bitstream: {what} needs {n} bytes at offset {self.pos}, "
+            raise BitstreamError(f"corrupt or truncated bitstream: {what} needs {n} bytes at offset {self.pos}, "
                                  f"only {len(self.buf) - self.pos} left")
         out = self.buf[self.pos : self.pos + n]
         self.pos += n
