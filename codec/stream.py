@@ -28,6 +28,95 @@ from neurocodec.errors import BitstreamError, NeurocodecError
 
 _MODELS: dict = {}
 REF_GAIN_CODE = 24  # gain 8 sigma: the snippet whose latent step is exactly `latent_step`
+_NB = 12  # bit lengths 0..11 of latent magnitudes (|q| <= 128 / 0.25 = 512 needs 10)
+
+
+def _bitlen_ctx(prev: int) -> int:
+    return min(abs(prev).bit_length(), 3) + 1
+
+
+def code_latents(q: np.ndarray) -> bytes:
+    """Context-adaptive arithmetic coding of (n, ch, M) requantized latents of the channel
+    snippets of one group (snippet by snippet, channel by channel, position by position).
+
+    Binarization: bit length nb of |q| (0 for zero), then sign, then the bits below the leading
+    one. Models: nb per (position, context) where the context is the bit length class of the
+    same position in the previous channel of the snippet (the tetrode's channels see the same
+    spike: their latents are correlated) or "first channel"; sign per (position, sign of that
+    previous-channel latent); mantissa bits per (nb, bit). One arithmetic-coded string."""
+    from neurocodec.quantize.entropy import AdaptiveModel, ArithmeticEncoder
+
+    q = np.asarray(q, np.int64)
+    if q.size == 0:
+        return b""
+    n, ch, m = q.shape
+    if np.abs(q).max() >= 1 << (_NB - 1):
+        raise NeurocodecError("latent code magnitude too large for the latent coder")
+    nb_m = [[AdaptiveModel(_NB) for _ in range(5)] for _ in range(m)]
+    sg_m = [[AdaptiveModel(2) for _ in range(3)] for _ in range(m)]
+    bit_m = {}
+    enc = ArithmeticEncoder()
+    rows = q.tolist()
+    for snip in rows:
+        prev = None
+        for row in snip:
+            for j, v in enumerate(row):
+                p = 0 if prev is None else prev[j]
+                a = -v if v < 0 else v
+                nb = a.bit_length()
+                enc.encode(nb_m[j][0 if prev is None else _bitlen_ctx(p)], nb)
+                if nb:
+                    enc.encode(sg_m[j][0 if p == 0 else (1 if p > 0 else 2)], 1 if v < 0 else 0)
+                    for b in range(nb - 2, -1, -1):
+                        md = bit_m.get((nb, b))
+                        if md is None:
+                            md = bit_m[(nb, b)] = AdaptiveModel(2)
+                        enc.encode(md, (a >> b) & 1)
+            prev = row
+    data, n_bits = enc.finish()
+    return struct.pack("<Q", n_bits) + data
+
+
+def decode_latents(buf: bytes, n: int, ch: int, m: int) -> np.ndarray:
+    from neurocodec.quantize.entropy import AdaptiveModel, ArithmeticDecoder, EntropyCodingError
+
+    if n * ch * m == 0:
+        if buf:
+            raise BitstreamError("payload holds latent data for no snippet")
+        return np.zeros((n, ch, m), np.int64)
+    if len(buf) < 8:
+        raise BitstreamError("latent part truncated")
+    (n_bits,) = struct.unpack_from("<Q", buf)
+    if n_bits > 8 * (len(buf) - 8):
+        raise BitstreamError(f"latent part states {n_bits} bits, holds {8 * (len(buf) - 8)}")
+    nb_m = [[AdaptiveModel(_NB) for _ in range(5)] for _ in range(m)]
+    sg_m = [[AdaptiveModel(2) for _ in range(3)] for _ in range(m)]
+    bit_m = {}
+    out = np.zeros((n, ch, m), np.int64)
+    try:
+        dec = ArithmeticDecoder(buf[8:], int(n_bits))
+        for i in range(n):
+            prev = None
+            for c in range(ch):
+                row = [0] * m
+                for j in range(m):
+                    p = 0 if prev is None else prev[j]
+                    nb = dec.decode(nb_m[j][0 if prev is None else _bitlen_ctx(p)])
+                    if nb:
+                        neg = dec.decode(sg_m[j][0 if p == 0 else (1 if p > 0 else 2)])
+                        a = 1
+                        for b in range(nb - 2, -1, -1):
+                            md = bit_m.get((nb, b))
+                            if md is None:
+                                md = bit_m[(nb, b)] = AdaptiveModel(2)
+                            a = (a << 1) | dec.decode(md)
+                        row[j] = -a if neg else a
+                out[i, c] = row
+                prev = row
+        dec.finish()
+    except (EntropyCodingError, IndexError, ValueError) as exc:
+        raise BitstreamError(f"corrupt latent data ({exc})") from None
+    return out
 
 
 class _StreamModel:
@@ -123,7 +212,7 @@ class StreamCodec(_HybridBase, RecordingCodec):
         k, lat = self.latent_codes(snippets, sigma)
         q = np.round(lat / self.steps(k)[:, :, None, None]).astype(np.int64)  # numpy rounds half to even
         n, ch = k.shape
-        return pack_parts(code_ints(k), code_ints(q.reshape(n * ch, -1))), None
+        return pack_parts(code_ints(k), code_latents(q.reshape(n, ch, -1))), None
 
     def _decode_snippets(self, buf, n, n_ch, sigma):
         from neurocodec.train.stream_codec import gains
@@ -131,7 +220,7 @@ class StreamCodec(_HybridBase, RecordingCodec):
         kb, qb = unpack_parts(buf, 2)
         k = decode_ints(kb, n, n_ch)
         ls = self._m.spec.latent_size
-        q = decode_ints(qb, n * n_ch, ls)
+        q = decode_latents(qb, n, n_ch, ls).reshape(n * n_ch, ls)
         if k.size and (k.min() < 0 or k.max() > 255):
             raise BitstreamError("gain code out of range")
         st = self.steps(k).reshape(-1, 1)

@@ -33,9 +33,8 @@ error in recording units) + `rate_weight` x a rate proxy mean log2(1 + |z| / ste
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +56,7 @@ class StreamSpec:
     latent_filters: int = 3
     n_layers: int = 2
     decoder_units: int = 256
+    decoder_layers: int = 2
     threshold: float = 3.5
     lfp_step: float = 1.0
     lfp_fs: float = 1000.0
@@ -83,15 +83,15 @@ class StreamSpec:
                        leaky_alpha=self.leaky_alpha)
 
     def to_dict(self):
-        d = asdict(self)
-        d["train_steps"] = list(self.train_steps)
-        return d
+        from neurocodec.train.artifacts import spec_to_dict
+
+        return spec_to_dict(self)
 
     @staticmethod
     def from_dict(d):
-        d = dict(d)
-        d["train_steps"] = tuple(d.get("train_steps", (1, 32)))
-        return StreamSpec(**d)
+        from neurocodec.train.artifacts import spec_from_dict
+
+        return spec_from_dict(StreamSpec, d)
 
 
 def build_encoder(spec: StreamSpec):
@@ -115,7 +115,7 @@ def build_decoder(spec: StreamSpec):
     z = k.Input(shape=(spec.latent_length, spec.latent_filters), name="latent")
     step = k.Input(shape=(1,), name="step")
     x = k.layers.Concatenate(name="dec_in")([k.layers.Flatten(name="dec_flat")(z), step])
-    for i in range(2):
+    for i in range(spec.decoder_layers):
         x = k.layers.Dense(spec.decoder_units, activation="gelu", name=f"dec{i + 1}")(x)
     out = k.layers.Dense(spec.snippet, name="dec_out")(x)
     return k.Model([z, step], out, name="decoder")
@@ -318,31 +318,12 @@ def train_locust(out_dir, spec: StreamSpec = StreamSpec(), epochs: int = 60, max
 
 
 def hls_main(argv=None) -> int:
-    """`neurocodec hls --model-dir out/models/stream`: the cae hls4ml flow (its hardware target:
-    QKeras encoder + integer reference + test vectors) with this family's model loader."""
+    """`neurocodec hls --model-dir out/models/stream`: the shared hls4ml flow (hls/flow.py) on the
+    cae hardware target (QKeras encoder + integer reference + test vectors) with this family's loader."""
     from neurocodec.hls import project
+    from neurocodec.hls.flow import hls_main as flow_main
 
-    if hasattr(project, "hardware_target"):  # the shared hls flow (hls/flow.py)
-        from neurocodec.hls.flow import hls_main as flow_main
-
-        return flow_main("stream", lambda d, mv=None: project.hardware_target(d, mv, loader=load_model), argv)
-    p = argparse.ArgumentParser(prog="neurocodec hls", description=hls_main.__doc__)
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--model-dir", type=Path)
-    src.add_argument("--model")
-    p.add_argument("--out", type=Path)
-    p.add_argument("--io-type", default="io_stream", choices=["io_stream", "io_parallel"])
-    p.add_argument("--max-vectors", type=int)
-    a = p.parse_args(argv)
-    model_dir = a.model_dir if a.model_dir is not None else paths.model_dir(a.model)
-    try:
-        report = project.build_hls_for_model_dir(model_dir, a.out, io_type=a.io_type, max_vectors=a.max_vectors,
-                                                 loader=load_model)
-    except (ValueError, OSError) as e:
-        print(f"neurocodec hls: error: {e}", file=sys.stderr)
-        return 2
-    print(project.summary_line(report))
-    return 0 if report["bit_exact"] and not report.get("stored_latent_mismatches") else 1
+    return flow_main("stream", lambda d, mv=None: project.hardware_target(d, mv, loader=load_model), argv)
 
 
 def main(argv=None) -> int:
@@ -353,6 +334,8 @@ def main(argv=None) -> int:
     p.add_argument("--hidden-filters", type=int, default=16)
     p.add_argument("--snippet", type=int, default=48)
     p.add_argument("--pre", type=int, default=20)
+    p.add_argument("--decoder-units", type=int, default=StreamSpec.decoder_units)
+    p.add_argument("--decoder-layers", type=int, default=StreamSpec.decoder_layers)
     p.add_argument("--rate-weight", type=float, default=StreamSpec.rate_weight)
     p.add_argument("--threshold", type=float, default=StreamSpec.threshold, help="detection threshold (x MAD)")
     p.add_argument("--leaky-alpha", type=float, default=StreamSpec.leaky_alpha)
@@ -367,6 +350,7 @@ def main(argv=None) -> int:
     tf.config.threading.set_intra_op_parallelism_threads(2)
     tf.config.threading.set_inter_op_parallelism_threads(1)
     spec = StreamSpec(snippet=a.snippet, pre=a.pre, latent_filters=a.latent_filters, hidden_filters=a.hidden_filters,
+                      decoder_units=a.decoder_units, decoder_layers=a.decoder_layers,
                       rate_weight=a.rate_weight, threshold=a.threshold, leaky_alpha=a.leaky_alpha,
                       train_threshold=a.train_threshold, jitter=a.jitter, train_steps=tuple(a.train_steps))
     out = Path(a.out) if a.out else paths.model_dir("stream")
