@@ -6,7 +6,8 @@ gain-normalized (block floating point, gain code per channel-snippet), turned in
 codes and run through the **bit-exact integer encoder** (`quantize.reference.encode_int`, the
 computation the hls4ml C simulation and the RTL reproduce), its int8 latent codes requantized
 with the integer `latent_step` (round half even) and entropy coded (adaptive arithmetic coder,
-one model per latent position); gain codes are entropy coded per channel. Decoder side
+context-adaptive: `code_latents`); gain codes are entropy coded per channel as differences to the
+previous channel's. Decoder side
 (receiver): the float decoder of the model folder. Architecture and training:
 neurocodec.train.stream_codec.
 
@@ -212,13 +213,15 @@ class StreamCodec(_HybridBase, RecordingCodec):
         k, lat = self.latent_codes(snippets, sigma)
         q = np.round(lat / self.steps(k)[:, :, None, None]).astype(np.int64)  # numpy rounds half to even
         n, ch = k.shape
-        return pack_parts(code_ints(k), code_latents(q.reshape(n, ch, -1))), None
+        # gain codes: first channel, then the difference to the previous channel (one spike on a tetrode)
+        kd = np.concatenate([k[:, :1], np.diff(k, axis=1)], axis=1)
+        return pack_parts(code_ints(kd), code_latents(q.reshape(n, ch, -1))), None
 
     def _decode_snippets(self, buf, n, n_ch, sigma):
         from neurocodec.train.stream_codec import gains
 
         kb, qb = unpack_parts(buf, 2)
-        k = decode_ints(kb, n, n_ch)
+        k = np.cumsum(decode_ints(kb, n, n_ch), axis=1)
         ls = self._m.spec.latent_size
         q = decode_latents(qb, n, n_ch, ls).reshape(n * n_ch, ls)
         if k.size and (k.min() < 0 or k.max() > 255):

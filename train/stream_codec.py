@@ -17,7 +17,7 @@ and a spike path that spends bits only where spikes are - with the snippet coder
   same training reached 2-3 dB less spike-window SNDR at equal rate);
 * rate: the int8 latent codes are uniformly requantized (round half even) with a step of
   `latent_step` x 8 sigma / gain codes (the same step in recording units for every snippet, see
-  codec.stream.StreamCodec.steps), entropy coded with adaptive models (one per latent position);
+  codec.stream.StreamCodec.steps), entropy coded with context-adaptive models (codec.stream.code_latents);
 * decoder (receiver only, float): an MLP of 2 x 256 units (GELU) from the dequantized latent and
   the step to the normalized snippet s / g.
 
