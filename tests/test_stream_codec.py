@@ -92,6 +92,24 @@ def test_spikes_survive_and_step_sets_rate(model_dir, held_out):
     assert res[0]["spike_sndr_db"] > res[1]["spike_sndr_db"]
 
 
+def test_context_latent_coder_round_trip_and_beats_per_column(model_dir, held_out):
+    from neurocodec.codec.continuous_baselines import code_ints, cut
+    from neurocodec.codec.stream import StreamCodec, code_latents, decode_latents
+
+    c = StreamCodec(model_dir, latent_step=4)
+    a = c.analyse(held_out)
+    g, t = a["groups"][0], a["times"][0]
+    k, lat = c.latent_codes(cut(a["residual"][g], t, c.snippet, c.pre), a["sigma"][g])
+    q = np.round(lat / c.steps(k)[:, :, None, None]).astype(np.int64).reshape(len(t), len(g), -1)
+    assert len(t) > 50 and np.count_nonzero(q) > q.size // 4
+    buf = code_latents(q)
+    assert np.array_equal(decode_latents(buf, *q.shape), q)
+    # the previous channel's latent is context: fewer bits than one adaptive model per column
+    assert len(buf) < 0.97 * len(code_ints(q.reshape(-1, q.shape[-1])))
+    with pytest.raises(BitstreamError):
+        decode_latents(buf[:-3], *q.shape)
+
+
 def test_cli_encode_decode_evaluate(model_dir, tmp_path):
     from neurocodec.cli import main
     from neurocodec.signals import Recording
