@@ -77,8 +77,9 @@ report-hw-all: setup
 # (two probe layouts, three noise levels), our generator and the locust tetrode. Trains the missing models
 # (about 40 min each on a shared 2-core CPU), then about 40 min of evaluation; the datasets run in parallel.
 report-vq: setup
-	$(PY) reports/vq_cae.py --data si,si_lin --no-doc & p1=$$!; \
-	$(PY) reports/vq_cae.py --data synthetic,locust --no-doc & p2=$$!; \
+	($(PY) reports/vq_cae.py --data si --no-doc --duration 15 && \
+	 $(PY) reports/vq_cae.py --data si_lin --noise 5 --no-doc --duration 15) & p1=$$!; \
+	$(PY) reports/vq_cae.py --data synthetic,locust --no-doc --duration 20 & p2=$$!; \
 	wait $$p1 && wait $$p2
 	$(PY) reports/vq_cae.py --doc-only --docs docs
 
