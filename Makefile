@@ -49,7 +49,9 @@ hls-all: setup
 rtl: $(OUT)/models/$(MODEL)/config.json
 	$(NC) rtl --model-dir $(OUT)/models/$(MODEL)
 
+# the co-simulation compares the RTL with the hls4ml C simulation too: build it first if missing
 cosim: $(OUT)/models/$(MODEL)/config.json
+	[ -f $(OUT)/hls/$(MODEL)/csim_output_codes.npy ] || $(MAKE) hls MODEL=$(MODEL)
 	$(NC) cosim --model-dir $(OUT)/models/$(MODEL)
 
 report-hw: $(OUT)/models/$(MODEL)/config.json
