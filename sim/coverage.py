@@ -25,19 +25,28 @@ from __future__ import annotations
 import numpy as np
 
 from neurocodec.quantize.fixed_point import shift_round_half_even
-from neurocodec.quantize.reference import IntConvLayer, IntEncoder
+from neurocodec.quantize.reference import IntConvLayer, IntEncoder, conv_acc_int
 
 EVENTS = ("acc_sat_hi", "acc_sat_lo", "act_sat_hi", "act_sat_lo", "acc_tie", "act_tie")
 
 
-def _conv_acc(x: np.ndarray, layer: IntConvLayer) -> np.ndarray:
-    n, length, _ = x.shape
-    xp = np.pad(x, ((0, 0), (layer.pad_left, layer.pad_right), (0, 0)))
-    out_len = (length + layer.pad_left + layer.pad_right - layer.kernel) // layer.stride + 1
-    acc = np.zeros((n, out_len, layer.out_channels), dtype=np.int64)
-    for k in range(layer.kernel):
-        acc += xp[:, k : k + layer.stride * (out_len - 1) + 1 : layer.stride, :] @ layer.weights[k]
-    return acc + (layer.bias << (layer.product_frac - layer.bias_frac))
+def _registers(x: np.ndarray, layer: IntConvLayer, kind: str | None = None) -> dict:
+    """One layer's registers, the arithmetic of quantize.reference.conv_layer_int step by step:
+    acc (exact), r1 (acc register rounded), a (saturated), leaky, r2 (act register rounded), y
+    (saturated output). `kind` models one RTL mutant of sim/mutation.py in this layer."""
+    s1, s2 = _shifts(layer)
+    acc = conv_acc_int(x, layer)
+    if kind == "bias":  # + a quarter of an acc-register LSB on channel 0 (as sim/mutation.py)
+        acc[..., 0] += 1 << max(s1 - 2, 0)
+    r1 = _rhu(acc, s1) if kind == "round_acc" else shift_round_half_even(acc, s1)
+    alo, ahi = -(1 << (layer.acc_bits - 1)), (1 << (layer.acc_bits - 1)) - 1
+    a = _wrap(r1, layer.acc_bits) if kind == "sat_acc" else np.clip(r1, alo, ahi)
+    leaky = np.where(a > 0, a << layer.alpha_shift, a * layer.alpha_num)
+    r2 = _rhu(leaky, s2) if kind == "round_act" else shift_round_half_even(leaky, s2)
+    olo, ohi = -(1 << (layer.out_bits - 1)), (1 << (layer.out_bits - 1)) - 1
+    y = _wrap(r2, layer.out_bits) if kind == "sat_act" else np.clip(r2, olo, ohi)
+    return {"acc": acc, "r1": r1, "a": a, "leaky": leaky, "r2": r2, "y": y,
+            "acc_range": (alo, ahi), "act_range": (olo, ohi)}
 
 
 def _shifts(layer: IntConvLayer) -> tuple[int, int]:
@@ -60,17 +69,11 @@ def trace(codes: np.ndarray, ie: IntEncoder) -> list[dict]:
     out = []
     for layer in ie.layers:
         s1, s2 = _shifts(layer)
-        acc = _conv_acc(x, layer)
-        r1 = shift_round_half_even(acc, s1)
-        alo, ahi = -(1 << (layer.acc_bits - 1)), (1 << (layer.acc_bits - 1)) - 1
-        a = np.clip(r1, alo, ahi)
-        leaky = np.where(a > 0, a << layer.alpha_shift, a * layer.alpha_num)
-        r2 = shift_round_half_even(leaky, s2)
-        olo, ohi = -(1 << (layer.out_bits - 1)), (1 << (layer.out_bits - 1)) - 1
-        y = np.clip(r2, olo, ohi)
-        out.append({"r1": r1, "r2": r2, "tie1": _tie_distance(acc, s1), "tie2": _tie_distance(leaky, s2),
-                    "acc_range": (alo, ahi), "act_range": (olo, ohi), "y": y})
-        x = y
+        r = _registers(x, layer)
+        out.append({"r1": r["r1"], "r2": r["r2"], "tie1": _tie_distance(r["acc"], s1),
+                    "tie2": _tie_distance(r["leaky"], s2), "acc_range": r["acc_range"],
+                    "act_range": r["act_range"], "y": r["y"]})
+        x = r["y"]
     return out
 
 
@@ -195,16 +198,9 @@ def _input_gradient(codes: np.ndarray, ie: IntEncoder, li: int, t: int, o: int) 
     x = np.asarray(codes, np.int64)[None, :, None]
     fw = []
     for layer in ie.layers[: li + 1]:
-        s1, s2 = _shifts(layer)
-        acc = _conv_acc(x, layer)
-        r1 = shift_round_half_even(acc, s1)
-        alo, ahi = -(1 << (layer.acc_bits - 1)), (1 << (layer.acc_bits - 1)) - 1
-        a = np.clip(r1, alo, ahi)
-        leaky = np.where(a > 0, a << layer.alpha_shift, a * layer.alpha_num)
-        r2 = shift_round_half_even(leaky, s2)
-        olo, ohi = -(1 << (layer.out_bits - 1)), (1 << (layer.out_bits - 1)) - 1
-        fw.append((x.shape[1], r1[0], a[0], r2[0], (alo, ahi), (olo, ohi)))
-        x = np.clip(r2, olo, ohi)
+        r = _registers(x, layer)
+        fw.append((x.shape[1], r["r1"][0], r["a"][0], r["r2"][0], r["acc_range"], r["act_range"]))
+        x = r["y"]
     g = np.zeros(fw[li][1].shape)
     g[t, o] = 1.0
     for j in range(li, -1, -1):
@@ -348,17 +344,7 @@ def forward(codes: np.ndarray, ie: IntEncoder, mutant: tuple[int, str] | None = 
     x = x[:, :, None] if x.ndim == 2 else x
     for li, layer in enumerate(ie.layers):
         kind = mutant[1] if mutant is not None and mutant[0] == li else None
-        s1, s2 = _shifts(layer)
-        acc = _conv_acc(x, layer)
-        if kind == "bias":  # + a quarter of an acc-register LSB on channel 0 (as sim/mutation.py)
-            acc[..., 0] += 1 << max(s1 - 2, 0)
-        r1 = _rhu(acc, s1) if kind == "round_acc" else shift_round_half_even(acc, s1)
-        alo, ahi = -(1 << (layer.acc_bits - 1)), (1 << (layer.acc_bits - 1)) - 1
-        a = _wrap(r1, layer.acc_bits) if kind == "sat_acc" else np.clip(r1, alo, ahi)
-        leaky = np.where(a > 0, a << layer.alpha_shift, a * layer.alpha_num)
-        r2 = _rhu(leaky, s2) if kind == "round_act" else shift_round_half_even(leaky, s2)
-        olo, ohi = -(1 << (layer.out_bits - 1)), (1 << (layer.out_bits - 1)) - 1
-        x = _wrap(r2, layer.out_bits) if kind == "sat_act" else np.clip(r2, olo, ohi)
+        x = _registers(x, layer, kind)["y"]
     return x
 
 
