@@ -281,16 +281,10 @@ def save_model(folder: Path, spec: StreamSpec, joint, enc, u_val: np.ndarray, me
 
 def load_model(model_dir):
     """(spec, joint, encoder, decoder, meta) of a stream model folder."""
-    from neurocodec.errors import NeurocodecError
-    from neurocodec.train.artifacts import read_json
+    from neurocodec.train.artifacts import read_family_config
 
     model_dir = Path(model_dir)
-    cfg_path = model_dir / "config.json"
-    if not cfg_path.is_file():
-        raise NeurocodecError(f"{model_dir} is not a trained model folder (no config.json)")
-    meta = read_json(cfg_path)
-    if meta.get("family") != "stream":
-        raise NeurocodecError(f"{model_dir} holds a {meta.get('family')!r} model, not a stream codec")
+    meta = read_family_config(model_dir, "stream")
     spec = StreamSpec.from_dict(meta.pop("spec"))
     joint, enc, dec = build_models(spec)
     joint.load_weights(str(model_dir / "weights.h5"))
