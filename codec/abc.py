@@ -102,6 +102,20 @@ class RecordingCodec(Codec):
         return "adc_counts"
 
 
+_LOADED: dict = {}
+
+
+def loaded_model(loader, model_dir):
+    """`loader(model_dir)` (a model-folder class: weights, integer reference, hash...), built once
+    per (loader, folder) and shared by every codec instance of that folder."""
+    from pathlib import Path
+
+    key = (loader, str(Path(model_dir).resolve()))
+    if key not in _LOADED:
+        _LOADED[key] = loader(model_dir)
+    return _LOADED[key]
+
+
 def _fill(out: np.ndarray | None, result: np.ndarray) -> np.ndarray:
     """numcodecs' `out=` convention: copy into `out` (same shape) or return the result."""
     if out is None:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from neurocodec.codec import container
-from neurocodec.codec.abc import RecordingCodec, _fill
+from neurocodec.codec.abc import RecordingCodec, _fill, loaded_model
 from neurocodec.codec.registry import register_codec
 from neurocodec.errors import BitstreamError, NeurocodecError, NeurocodecWarning
 from neurocodec.quantize.fast_encoder import fast_encoder
@@ -53,14 +53,8 @@ class _CaeModel:
         self.hash = container.file_hash(model_dir / "weights.h5")
 
 
-_MODELS: dict = {}
-
-
 def _model(model_dir) -> _CaeModel:
-    key = str(Path(model_dir).resolve())
-    if key not in _MODELS:
-        _MODELS[key] = _CaeModel(model_dir)
-    return _MODELS[key]
+    return loaded_model(_CaeModel, model_dir)
 
 
 @register_codec

@@ -22,12 +22,11 @@ from pathlib import Path
 import numpy as np
 
 from neurocodec.codec import container
-from neurocodec.codec.abc import RecordingCodec
+from neurocodec.codec.abc import RecordingCodec, loaded_model
 from neurocodec.codec.continuous_baselines import _HybridBase, code_ints, decode_ints, pack_parts, unpack_parts
 from neurocodec.codec.registry import register_codec
 from neurocodec.errors import BitstreamError, NeurocodecError
 
-_MODELS: dict = {}
 REF_GAIN_CODE = 24  # gain 8 sigma: the snippet whose latent step is exactly `latent_step`
 _NB = 12  # bit lengths 0..11 of latent magnitudes (|q| <= 128 / 0.25 = 512 needs 10)
 
@@ -135,10 +134,7 @@ class _StreamModel:
 
 
 def _model(model_dir) -> _StreamModel:
-    key = str(Path(model_dir).resolve())
-    if key not in _MODELS:
-        _MODELS[key] = _StreamModel(model_dir)
-    return _MODELS[key]
+    return loaded_model(_StreamModel, model_dir)
 
 
 @register_codec

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from neurocodec.codec import container
-from neurocodec.codec.abc import RecordingCodec, _fill
+from neurocodec.codec.abc import RecordingCodec, _fill, loaded_model
 from neurocodec.codec.registry import register_codec
 from neurocodec.errors import BitstreamError, NeurocodecError
 
@@ -119,14 +119,8 @@ class _VqModel:
         self.fs = float(self.cfg.get("data", {}).get("fs", 0.0))
 
 
-_MODELS: dict = {}
-
-
 def _model(model_dir) -> _VqModel:
-    key = str(Path(model_dir).resolve())
-    if key not in _MODELS:
-        _MODELS[key] = _VqModel(model_dir)
-    return _MODELS[key]
+    return loaded_model(_VqModel, model_dir)
 
 
 @register_codec
