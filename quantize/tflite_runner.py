@@ -240,17 +240,14 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     import neurocodec  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
-    import tensorflow as tf
 
     from neurocodec import paths
     from neurocodec.quantize.tflite_export import export_encoder_tflite
     from neurocodec.train.artifacts import load_cae
 
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
-    except RuntimeError:  # TensorFlow already initialized in this process (called from Python)
-        pass
+    from neurocodec.train.backend import set_tf_threads
+
+    set_tf_threads(args.threads, args.threads)
     model_dir = Path(args.model_dir)
     if not model_dir.is_dir():
         parser.error(f"model folder {str(model_dir)!r} does not exist")

@@ -412,10 +412,9 @@ def main(argv=None) -> int:
     p.add_argument("--no-sort", action="store_true", help="skip spike sorting")
     p.add_argument("--datasets", nargs="*", help="only these datasets")
     a = p.parse_args(argv)
-    import tensorflow as tf
+    from neurocodec.train.backend import set_tf_threads
 
-    tf.config.threading.set_intra_op_parallelism_threads(1)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
+    set_tf_threads(1, 1)
     streams = a.stream_model if a.stream_model is not None else [paths.model_dir("stream")]
     streams = [Path(s) for s in streams if (Path(s) / "config.json").is_file()]
     if a.cae is None:

@@ -56,10 +56,9 @@ def _locust_channel(ch: int = 0) -> np.ndarray:
 
 def _train_int_encoder(cr: int, hidden: int, segments: np.ndarray, epochs: int, seed: int = 0) -> IntEncoder:
     import neurocodec  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow)
-    import tensorflow as tf
+    from neurocodec.train.backend import set_tf_threads
 
-    tf.config.threading.set_intra_op_parallelism_threads(1)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
+    set_tf_threads(1, 1)
     from neurocodec.train.backend import set_seed
     from neurocodec.train.cae import CaeSpec, build_cae
 

@@ -24,9 +24,9 @@ FS = 15000.0
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    import tensorflow as tf
+    from neurocodec.train.backend import set_tf_threads
 
-    tf.config.threading.set_intra_op_parallelism_threads(1)
+    set_tf_threads(1, 1)
     from neurocodec.train.stream_codec import StreamSpec, train_locust
 
     out = tmp_path_factory.mktemp("models") / "stream_tiny"

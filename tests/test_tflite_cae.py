@@ -47,13 +47,10 @@ def locust_segments(channel=0, length=1024, val_fraction=0.2):
 
 @pytest.fixture(scope="module")
 def trained():
-    import tensorflow as tf
-
-    from neurocodec.train.backend import keras, set_seed
+    from neurocodec.train.backend import keras, set_seed, set_tf_threads
     from neurocodec.train.cae import CaeSpec, build_cae
 
-    tf.config.threading.set_intra_op_parallelism_threads(1)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
+    set_tf_threads(1, 1)
     set_seed(SEED)
     train, val = locust_segments()
     spec = CaeSpec(CR, hidden_filters=HIDDEN)

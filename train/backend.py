@@ -33,6 +33,18 @@ def use_tf_keras_as_keras():
     return tf_keras
 
 
+def set_tf_threads(intra: int, inter: int = 1) -> None:
+    """TensorFlow's intra-/inter-op thread counts; once its runtime has started in this process
+    they can no longer change, and the running setting is kept (not an error)."""
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(intra)
+        tf.config.threading.set_inter_op_parallelism_threads(inter)
+    except RuntimeError:  # TF runtime already initialised
+        pass
+
+
 def set_seed(seed: int) -> None:
     import random
 

@@ -47,13 +47,9 @@ class TrainConfig:
 
 
 def set_threads(n: int = 1) -> None:
-    import tensorflow as tf
+    from neurocodec.train.backend import set_tf_threads
 
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(n)
-        tf.config.threading.set_inter_op_parallelism_threads(n)
-    except RuntimeError:  # already initialised: keep the current setting
-        pass
+    set_tf_threads(n, n)
 
 
 # ----------------------------------------------------------------------------- metrics

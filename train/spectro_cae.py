@@ -145,13 +145,9 @@ def limit_threads(n: int = 1) -> None:
     """Keep TensorFlow (and BLAS / numba) to ``n`` threads; harmless if TF already started."""
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
         os.environ.setdefault(var, str(n))
-    import tensorflow as tf
+    from neurocodec.train.backend import set_tf_threads
 
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(n)
-        tf.config.threading.set_inter_op_parallelism_threads(n)
-    except RuntimeError:  # TF runtime already initialised: keep its setting
-        pass
+    set_tf_threads(n, n)
 
 
 # ============================================================================ data

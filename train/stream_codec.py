@@ -339,10 +339,9 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="model folder (default out/models/stream)")
     a = p.parse_args(argv)
-    import tensorflow as tf
+    from neurocodec.train.backend import set_tf_threads
 
-    tf.config.threading.set_intra_op_parallelism_threads(2)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
+    set_tf_threads(2, 1)
     spec = StreamSpec(snippet=a.snippet, pre=a.pre, latent_filters=a.latent_filters, hidden_filters=a.hidden_filters,
                       decoder_units=a.decoder_units, decoder_layers=a.decoder_layers,
                       rate_weight=a.rate_weight, threshold=a.threshold, leaky_alpha=a.leaky_alpha,

@@ -162,13 +162,9 @@ class TrainConfig:
 
 
 def _init_threads():
-    import tensorflow as tf
+    from neurocodec.train.backend import set_tf_threads
 
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(int(os.environ.get("NEUROCODEC_TF_THREADS", "1")))
-        tf.config.threading.set_inter_op_parallelism_threads(1)
-    except RuntimeError:  # already initialized
-        pass
+    set_tf_threads(int(os.environ.get("NEUROCODEC_TF_THREADS", "1")), 1)
 
 
 def kmeans_codebook(z: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
