@@ -125,6 +125,10 @@ class LayerPlan:
     shift2: int  # acc_frac + alpha_shift - out_frac
     out_bits: int
     bias_shift: int  # product_frac - bias_frac
+    #: which saturation the act/acc registers need: (acc hi, acc lo, act hi, act lo); False when
+    #: the interval bound over the layer's whole input type (`register_bounds`) proves no input of
+    #: the layer module can reach it (the saturation logic would be dead hardware: not emitted)
+    saturation: tuple[bool, bool, bool, bool] = (True, True, True, True)
 
     @property
     def taps(self) -> int:
@@ -208,8 +212,60 @@ def _check_layer(i: int, layer: IntConvLayer, l_in: int) -> None:
         raise VerilogGenError(f"layer {i}: inconsistent padding")
 
 
-def plan_encoder(int_encoder, macs_per_layer=1) -> list[LayerPlan]:
-    """Per-layer widths and schedule. `macs_per_layer`: int or one int per layer."""
+def register_bounds(layer: IntConvLayer, x_lo, x_hi) -> dict:
+    """Interval bounds of one layer's registers for inputs in [x_lo, x_hi] (scalars or one value
+    per input channel; the zero padding is an input too): per output channel the rounded acc
+    register before saturation (r1_lo, r1_hi), after it (a_lo, a_hi) and the rounded act register
+    before saturation (r2_lo, r2_hi). Sound: no input in the box gives a value outside them."""
+    from neurocodec.quantize.fixed_point import shift_round_half_even
+
+    w = np.asarray(layer.weights, dtype=np.int64)  # (kernel, in, out)
+    lo = np.broadcast_to(np.asarray(x_lo, np.int64), (w.shape[1],))
+    hi = np.broadcast_to(np.asarray(x_hi, np.int64), (w.shape[1],))
+    wl, wh = w * lo[None, :, None], w * hi[None, :, None]
+    zero = np.zeros_like(wl)  # padding
+    big = np.maximum(np.maximum(wl, wh), zero).sum(axis=(0, 1))
+    small = np.minimum(np.minimum(wl, wh), zero).sum(axis=(0, 1))
+    b = np.asarray(layer.bias, dtype=np.int64) << (layer.product_frac - layer.bias_frac)
+    s1 = layer.product_frac - layer.acc_frac
+    s2 = layer.acc_frac + layer.alpha_shift - layer.out_frac
+    r1_lo, r1_hi = shift_round_half_even(small + b, s1), shift_round_half_even(big + b, s1)
+    alo, ahi = -(1 << (layer.acc_bits - 1)), (1 << (layer.acc_bits - 1)) - 1
+    a_lo, a_hi = np.maximum(r1_lo, alo), np.minimum(r1_hi, ahi)
+
+    def leaky(v):
+        return np.where(v > 0, v << layer.alpha_shift, v * layer.alpha_num)
+
+    l1, l2 = leaky(a_lo), leaky(a_hi)  # piecewise linear, kink at 0: extremes at the ends or 0
+    l_lo, l_hi = np.minimum(np.minimum(l1, l2), 0), np.maximum(np.maximum(l1, l2), 0)
+    return {"r1_lo": r1_lo, "r1_hi": r1_hi, "a_lo": a_lo, "a_hi": a_hi,
+            "r2_lo": shift_round_half_even(l_lo, s2), "r2_hi": shift_round_half_even(l_hi, s2),
+            "acc_range": (alo, ahi), "act_range": (-(1 << (layer.out_bits - 1)), (1 << (layer.out_bits - 1)) - 1)}
+
+
+def layer_input_range(enc: IntEncoder, index: int) -> tuple[int, int]:
+    """The whole range of layer `index`'s (0-based) input type: the encoder's unsigned input codes
+    for the first layer, the previous layer's signed out_bits codes for the others."""
+    if index == 0:
+        return 0, (1 << enc.input_bits) - 1
+    ob = enc.layers[index - 1].out_bits
+    return -(1 << (ob - 1)), (1 << (ob - 1)) - 1
+
+
+def saturation_needed(enc: IntEncoder, index: int) -> tuple[bool, bool, bool, bool]:
+    """(acc hi, acc lo, act hi, act lo): can any input of layer `index`'s input type drive that
+    register past its range? (interval bound over the layer's input type, not the encoder's)"""
+    lo, hi = layer_input_range(enc, index)
+    b = register_bounds(enc.layers[index], lo, hi)
+    (alo, ahi), (olo, ohi) = b["acc_range"], b["act_range"]
+    return (bool(np.any(b["r1_hi"] > ahi)), bool(np.any(b["r1_lo"] < alo)),
+            bool(np.any(b["r2_hi"] > ohi)), bool(np.any(b["r2_lo"] < olo)))
+
+
+def plan_encoder(int_encoder, macs_per_layer=1, prune_saturation: bool = True) -> list[LayerPlan]:
+    """Per-layer widths and schedule. `macs_per_layer`: int or one int per layer.
+    prune_saturation: leave out saturation logic no input of the layer's input type can reach
+    (`saturation_needed`; False emits it wherever the register is narrower than its source)."""
     enc = load_int_encoder(int_encoder)
     if not enc.layers:
         raise VerilogGenError("the integer encoder has no layers")
@@ -251,6 +307,7 @@ def plan_encoder(int_encoder, macs_per_layer=1) -> list[LayerPlan]:
                 alpha_shift=layer.alpha_shift, leaky_width=leaky_width,
                 shift2=layer.acc_frac + layer.alpha_shift - layer.out_frac, out_bits=layer.out_bits,
                 bias_shift=bias_shift,
+                saturation=saturation_needed(enc, i - 1) if prune_saturation else (True, True, True, True),
             )
         )
         l_in, in_bits, in_signed, prev_out = l_out, layer.out_bits, True, c_out
@@ -462,17 +519,21 @@ def _header(top: str, enc: IntEncoder, summary: dict) -> str:
     return _render("header.v.j2", top=top, enc=enc, summary=summary, n_lat=n_lat, c_lat=c_lat)
 
 
-def generate_encoder_verilog(int_encoder, out_dir, top_name: str = "cae_encoder", macs_per_layer=1) -> Path:
+def generate_encoder_verilog(int_encoder, out_dir, top_name: str = "cae_encoder", macs_per_layer=1,
+                             prune_saturation: bool = True) -> Path:
     """Write `<out_dir>/<top_name>.v` (all modules) and `<top_name>_schedule.json`; return the .v path.
 
     int_encoder: an IntEncoder, its to_dict() dict, or a path to int_encoder.json (or to the model
     folder holding it). macs_per_layer: parallel output channels (multipliers) per layer, an int
     for all layers or one int per layer (capped at the layer's output channels).
+    prune_saturation: no saturation logic where the interval bound over the layer's input type
+    proves the register cannot overflow (`saturation_needed`; dead hardware otherwise). False
+    emits it wherever the register is narrower than its source (the generator before issue 13).
     """
     if not top_name.isidentifier():
         raise VerilogGenError(f"top_name {top_name!r} is not a Verilog identifier")
     enc = load_int_encoder(int_encoder)
-    plans = plan_encoder(enc, macs_per_layer)
+    plans = plan_encoder(enc, macs_per_layer, prune_saturation)
     summary = schedule_summary(enc, macs_per_layer)
     text = _render(
         "encoder.v.j2", header=_header(top_name, enc, summary),
@@ -500,6 +561,9 @@ __all__ = [
     "LayerPlan",
     "load_int_encoder",
     "plan_encoder",
+    "register_bounds",
+    "layer_input_range",
+    "saturation_needed",
     "schedule_summary",
     "balanced_macs_per_layer",
     "generate_encoder_verilog",

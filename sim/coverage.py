@@ -34,8 +34,13 @@ def _registers(x: np.ndarray, layer: IntConvLayer, kind: str | None = None) -> d
     """One layer's registers, the arithmetic of quantize.reference.conv_layer_int step by step:
     acc (exact), r1 (acc register rounded), a (saturated), leaky, r2 (act register rounded), y
     (saturated output). `kind` models one RTL mutant of sim/mutation.py in this layer."""
+    return requant_registers(conv_acc_int(x, layer), layer, kind)
+
+
+def requant_registers(acc: np.ndarray, layer: IntConvLayer, kind: str | None = None) -> dict:
+    """`_registers` from the exact accumulator on (the last axis is the output channel)."""
     s1, s2 = _shifts(layer)
-    acc = conv_acc_int(x, layer)
+    acc = np.array(acc, np.int64)
     if kind == "bias":  # + a quarter of an acc-register LSB on channel 0 (as sim/mutation.py)
         acc[..., 0] += 1 << max(s1 - 2, 0)
     r1 = _rhu(acc, s1) if kind == "round_acc" else shift_round_half_even(acc, s1)
@@ -111,41 +116,31 @@ def layer_coverage(codes: np.ndarray, ie: IntEncoder) -> list[dict]:
     return rows
 
 
-def reachable(ie: IntEncoder) -> list[dict]:
+def reachable(ie: IntEncoder, block: bool = False) -> list[dict]:
     """Per layer, which events any input can produce (interval bounds; sound: an event marked
-    False never happens)."""
-    lo = np.zeros(1, np.int64)  # per input channel
-    hi = np.full(1, (1 << ie.input_bits) - 1, np.int64)
+    False never happens). block=False: inputs of the encoder (each layer's input bounded by the
+    layers below); block=True: any input of the layer module's own input type (what a block-level
+    testbench can drive; firmware.verilog_gen emits saturation logic only where this is True)."""
+    from neurocodec.firmware.verilog_gen import layer_input_range, register_bounds
+
+    lo, hi = layer_input_range(ie, 0)
     rows = []
-    for layer in ie.layers:
+    for li, layer in enumerate(ie.layers):
+        if block:
+            lo, hi = layer_input_range(ie, li)
         s1, s2 = _shifts(layer)
-        w = layer.weights  # (kernel, in, out)
-        wl, wh = w * lo[None, :, None], w * hi[None, :, None]
-        big = np.maximum(np.maximum(wl, wh), 0).sum(axis=(0, 1))  # padding zeros are inputs too
-        small = np.minimum(np.minimum(wl, wh), 0).sum(axis=(0, 1))
-        b = layer.bias << (layer.product_frac - layer.bias_frac)
-        r1_hi = shift_round_half_even(big + b, s1)
-        r1_lo = shift_round_half_even(small + b, s1)
-        alo, ahi = -(1 << (layer.acc_bits - 1)), (1 << (layer.acc_bits - 1)) - 1
-        a_lo, a_hi = np.maximum(r1_lo, alo), np.minimum(r1_hi, ahi)
-
-        def leaky(v):
-            return np.where(v > 0, v << layer.alpha_shift, v * layer.alpha_num)
-
-        l1, l2 = leaky(a_lo), leaky(a_hi)
-        l_lo, l_hi = np.minimum(np.minimum(l1, l2), 0), np.maximum(np.maximum(l1, l2), 0)
-        r2_lo, r2_hi = shift_round_half_even(l_lo, s2), shift_round_half_even(l_hi, s2)
-        olo, ohi = -(1 << (layer.out_bits - 1)), (1 << (layer.out_bits - 1)) - 1
+        b = register_bounds(layer, lo, hi)
+        (alo, ahi), (olo, ohi) = b["acc_range"], b["act_range"]
         alpha_tz = (layer.alpha_num & -layer.alpha_num).bit_length() - 1 if layer.alpha_num else 99
         rows.append({
-            "acc_sat_hi": bool(np.any(r1_hi > ahi)), "acc_sat_lo": bool(np.any(r1_lo < alo)),
-            "act_sat_hi": bool(np.any(r2_hi > ohi)), "act_sat_lo": bool(np.any(r2_lo < olo)),
+            "acc_sat_hi": bool(np.any(b["r1_hi"] > ahi)), "acc_sat_lo": bool(np.any(b["r1_lo"] < alo)),
+            "act_sat_hi": bool(np.any(b["r2_hi"] > ohi)), "act_sat_lo": bool(np.any(b["r2_lo"] < olo)),
             "acc_tie": s1 > 0,
             # positive side: a << alpha_shift drops nothing when s2 <= alpha_shift; negative side:
             # a * alpha_num has alpha_tz trailing zeros
-            "act_tie": bool(s2 > 0 and (s2 > layer.alpha_shift or (np.any(a_lo < 0) and s2 > alpha_tz))),
+            "act_tie": bool(s2 > 0 and (s2 > layer.alpha_shift or (np.any(b["a_lo"] < 0) and s2 > alpha_tz))),
         })
-        lo, hi = np.maximum(r2_lo, olo), np.minimum(r2_hi, ohi)
+        lo, hi = np.maximum(b["r2_lo"], olo), np.minimum(b["r2_hi"], ohi)
     return rows
 
 

@@ -1,7 +1,13 @@
 """The Verilog generator's text comes from firmware/templates/*.v.j2 and is byte-identical to what
 the former f-string generator wrote (sha256 recorded from it, commit 082503e~1), for encoders that
 cover every branch of the templates: 1..16 MAC lanes, balanced lanes, several groups with a short
-last group, a negative acc shift (left shift), a requantization wider than the register."""
+last group, a negative acc shift (left shift), a requantization wider than the register.
+
+Since issue 13 the generator leaves out saturation logic that no input of the layer's input type
+can reach (interval bound, `verilog_gen.saturation_needed`: dead hardware, and a mutant of it could
+never be caught). `prune_saturation=False` still writes the former text byte for byte (GOLDEN);
+the default text is pinned in GOLDEN_PRUNED (recorded when the pruning was added; it differs from
+GOLDEN only in the pruned saturation wires, checked below, and is bit-exact in the cosim tests)."""
 import hashlib
 
 import numpy as np
@@ -27,6 +33,16 @@ GOLDEN = {
     7: ("429b3dcf0037460894111dd8921b004bbc46375e60f052ab1e19515d372ba149",
         "6d91deee7fca2b73eefdeb61f812cc0d4b22d1f5000a9d1cb1bfcf89079c7023"),
 }
+# seed: sha256 of cae_encoder.v with the default prune_saturation=True (schedule json unchanged)
+GOLDEN_PRUNED = {
+    1: "dbad9236c989b63edf525aae76e742ad904b190b148791e802fdf7d99573d314",
+    2: "5617379351a7cf9c6e0cfe2f8fddec396b194b401bd570a04837b7701745fddb",
+    3: "b39f804d8dc767516874908cfc051306ef10805b7a27bf8f57604490f5e6ee82",
+    4: "54738d6f93661481a66e31a06895e19898a3e7385e95c21911bffdac2e41ceb5",
+    5: "6dc91decd9440ebe6e2b295fbf51f8f84510d4fbbaac5b9fb7b5924db373d90a",
+    6: "15a527e5ee344b245f7e99be370095cd037a3e120c65a7595b5ecbef05ec5284",
+    7: "08aa738b29cd6a8ef7122639896c0e0472566b9378bedc62162b42de4b9674f5",
+}
 CASES = {1: (16, 5, 4, 1, {}), 2: (16, 6, 2, 3, {}), 3: (16, 6, 1, [1, 8, 4, 2, 1, 1], {}), 4: (4, 3, 4, 16, {}),
          5: (8, 6, 1, 2, {}), 6: (4, 3, 2, 1, {"wf": 1}), 7: (4, 3, 2, 2, {"of": -12})}
 
@@ -47,10 +63,51 @@ def synthetic(seed, filters, n_layers, last, seg=1024, wf=7, of=5) -> IntEncoder
 def test_generated_verilog_is_byte_identical_to_the_former_generator(seed, tmp_path):
     filters, n, last, macs, kw = CASES[seed]
     ie = synthetic(seed, filters, n, last, **kw)
-    v = generate_encoder_verilog(ie, tmp_path, macs_per_layer=macs)
+    v = generate_encoder_verilog(ie, tmp_path, macs_per_layer=macs, prune_saturation=False)
     got = (hashlib.sha256(v.read_bytes()).hexdigest(),
            hashlib.sha256((tmp_path / "cae_encoder_schedule.json").read_bytes()).hexdigest())
     assert got == GOLDEN[seed]
+
+
+@pytest.mark.parametrize("seed", sorted(CASES))
+def test_default_text_prunes_only_unreachable_saturation(seed, tmp_path):
+    filters, n, last, macs, kw = CASES[seed]
+    ie = synthetic(seed, filters, n, last, **kw)
+    full = generate_encoder_verilog(ie, tmp_path / "full", macs_per_layer=macs, prune_saturation=False).read_text()
+    v = generate_encoder_verilog(ie, tmp_path / "pruned", macs_per_layer=macs)
+    assert hashlib.sha256(v.read_bytes()).hexdigest() == GOLDEN_PRUNED[seed]
+    pruned = v.read_text()
+    # the texts differ only in saturation wires (`*_pos` / `*_neg` and the muxes that use them)
+    a, b = full.splitlines(), pruned.splitlines()
+    assert len(a) - len(b) == full.count("_pos = ~") + full.count("_neg = ") - pruned.count("_pos = ~") - pruned.count("_neg = ")
+    assert all(any(k in ln for k in ("_pos", "_neg", "no saturation")) for ln in set(b) - set(a))
+    for pl in plan_encoder(ie, macs):  # a side proven unreachable has no saturation wire
+        for reg, (hi, lo) in (("a", pl.saturation[:2]), ("y", pl.saturation[2:])):
+            mod = pruned.split(f"module cae_encoder_l{pl.index} ")[1].split("endmodule")[0]
+            assert hi or f"wire {reg}_n0_pos" not in mod
+            assert lo or f"wire {reg}_n0_neg" not in mod
+
+
+def test_saturation_bound_is_sound_and_tight_enough():
+    from neurocodec.firmware.verilog_gen import layer_input_range, register_bounds
+    from neurocodec.sim.coverage import _registers
+
+    rng = np.random.default_rng(0)
+    ie = synthetic(7, 4, 3, 2, of=-12)
+    for i, layer in enumerate(ie.layers):
+        lo, hi = layer_input_range(ie, i)
+        b = register_bounds(layer, lo, hi)
+        x = rng.choice([lo, hi, 0, lo // 2, hi // 2], (64, 40, layer.in_channels))
+        r = _registers(x.astype(np.int64), layer)
+        assert np.all(r["r1"] <= b["r1_hi"]) and np.all(r["r1"] >= b["r1_lo"])
+        assert np.all(r["r2"] <= b["r2_hi"]) and np.all(r["r2"] >= b["r2_lo"])
+        # the bound is attained: the sign pattern of a filter gives its largest acc exactly
+        w = layer.weights[:, :, 0]
+        xm = np.where(w > 0, hi, lo)[None]
+        acc = (xm * w).sum() + (int(layer.bias[0]) << (layer.product_frac - layer.bias_frac))
+        from neurocodec.quantize.fixed_point import shift_round_half_even
+
+        assert shift_round_half_even(np.int64(acc), layer.product_frac - layer.acc_frac) == b["r1_hi"][0]
 
 
 def test_cases_reach_every_template_branch():
@@ -61,3 +118,6 @@ def test_cases_reach_every_template_branch():
     plans = [p for s, (f, n, last, m, kw) in CASES.items() for p in plan_encoder(synthetic(s, f, n, last, **kw), m)]
     assert any(p.groups > 1 and p.last_group_size != p.lanes for p in plans)  # short last group
     assert any(p.groups == 1 for p in plans) and any(p.lanes == 1 for p in plans)
+    sats = {p.saturation for p in plans}
+    assert (True, True, True, True) in sats and (False, False, False, False) in sats  # kept / all pruned
+    assert any(s[2] and not s[3] for s in sats)  # one side only
