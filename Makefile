@@ -112,7 +112,8 @@ fuzz: setup
 	OMP_NUM_THREADS=1 nice -n 10 $(PY) -m neurocodec.codec.testing --scale 10 --docs docs
 
 # Coverage vectors + RTL mutation test of a trained cae (all layers, one Verilator build of every
-# mutant): docs/rtl_mutation.md / .json (tens of minutes for CR 64 on 2 cores).
+# mutant at system level, one of every layer module + its mutants at block level, Yosys size of the
+# saturation logic left out): docs/rtl_mutation.md / .json (tens of minutes for CR 64 on 2 cores).
 .PHONY: mutation
 mutation: $(OUT)/models/$(MODEL)/config.json
 	OMP_NUM_THREADS=1 nice -n 10 $(PY) -m neurocodec.sim.mutation --model-dir $(OUT)/models/$(MODEL) --docs docs

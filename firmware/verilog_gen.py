@@ -477,6 +477,12 @@ def _render(template: str, **context) -> str:
     return _env().get_template(template).render(**context)
 
 
+def render_template(template: str, **context) -> str:
+    """Render one of firmware/templates/*.v.j2 with the generator's helpers (lit, sext, zext), e.g.
+    the block-level test wrapper of sim/block.py."""
+    return _render(template, **context)
+
+
 def _layer_module(name: str, pl: LayerPlan, layer: IntConvLayer) -> str:
     w = np.asarray(layer.weights, dtype=np.int64)
     b = np.asarray(layer.bias, dtype=np.int64) << pl.bias_shift
@@ -567,5 +573,6 @@ __all__ = [
     "schedule_summary",
     "balanced_macs_per_layer",
     "generate_encoder_verilog",
+    "render_template",
     "PIPELINE_STAGES",
 ]

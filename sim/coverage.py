@@ -99,21 +99,30 @@ def _event_margins(t: dict) -> dict:
 
 def layer_coverage(codes: np.ndarray, ie: IntEncoder) -> list[dict]:
     """Per layer the number of register values that saturate / hit a tie over all `codes`."""
-    rows = []
-    for i, t in enumerate(trace(codes, ie)):
-        alo, ahi = t["acc_range"]
-        olo, ohi = t["act_range"]
-        rows.append({
-            "layer": i + 1,
-            "values": int(t["r1"].size),
-            "acc_sat_hi": int(np.count_nonzero(t["r1"] > ahi)),
-            "acc_sat_lo": int(np.count_nonzero(t["r1"] < alo)),
-            "act_sat_hi": int(np.count_nonzero(t["r2"] > ohi)),
-            "act_sat_lo": int(np.count_nonzero(t["r2"] < olo)),
-            "acc_tie": int(np.count_nonzero(t["tie1"] == 0)),
-            "act_tie": int(np.count_nonzero(t["tie2"] == 0)),
-        })
-    return rows
+    return [{"layer": i + 1, **_count_events(t)} for i, t in enumerate(trace(codes, ie))]
+
+
+def _count_events(t: dict) -> dict:
+    alo, ahi = t["acc_range"]
+    olo, ohi = t["act_range"]
+    return {
+        "values": int(t["r1"].size),
+        "acc_sat_hi": int(np.count_nonzero(t["r1"] > ahi)),
+        "acc_sat_lo": int(np.count_nonzero(t["r1"] < alo)),
+        "act_sat_hi": int(np.count_nonzero(t["r2"] > ohi)),
+        "act_sat_lo": int(np.count_nonzero(t["r2"] < olo)),
+        "acc_tie": int(np.count_nonzero(t["tie1"] == 0)),
+        "act_tie": int(np.count_nonzero(t["tie2"] == 0)),
+    }
+
+
+def layer_block_coverage(x: np.ndarray, layer: IntConvLayer) -> dict:
+    """Events of one layer on its own input x (n, length, in_channels) (block level)."""
+    s1, s2 = _shifts(layer)
+    r = _registers(np.asarray(x, np.int64), layer)
+    return _count_events({"r1": r["r1"], "r2": r["r2"], "tie1": _tie_distance(r["acc"], s1),
+                          "tie2": _tie_distance(r["leaky"], s2), "acc_range": r["acc_range"],
+                          "act_range": r["act_range"]})
 
 
 def reachable(ie: IntEncoder, block: bool = False) -> list[dict]:
@@ -426,5 +435,6 @@ def coverage_vectors(ie: IntEncoder, real_codes, seed: int = 0, max_evals: int =
     }
 
 
-__all__ = ["EVENTS", "SEMANTIC_MUTANTS", "forward", "observable_vectors", "trace", "layer_coverage", "reachable", "missing_events", "coverage_complete",
+__all__ = ["EVENTS", "SEMANTIC_MUTANTS", "forward", "observable_vectors", "trace", "layer_coverage",
+           "layer_block_coverage", "requant_registers", "reachable", "missing_events", "coverage_complete",
            "search_vectors", "coverage_vectors"]

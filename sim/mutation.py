@@ -47,6 +47,9 @@ class Mutant:
     operator: str
     text: str  # the whole mutated Verilog file
     detail: str
+    #: where a weight mutant changed the ROM: {"word": ROM index, "old": word, "new": word} (the
+    #: lane-0 weight of that word; sim/block.py maps it to tap / input / output channel)
+    site: dict | None = None
 
 
 _MODULE = re.compile(r"^module\s+(\w+)\s*\(.*?^endmodule\b", re.M | re.S)
@@ -77,15 +80,26 @@ def _mutate_sat(body: str, reg: str) -> tuple[str, int, str]:
     return new, n, "saturation removed (wraps around)"
 
 
-def _mutate_weight(body: str) -> tuple[str, int, str]:
+def weight_site(body: str) -> dict | None:
+    """The ROM word the weight mutant changes: the middle word of the layer's ROM (the case items
+    are listed in ROM index order), lane 0 (the word's low bits) off by one LSB."""
     words = list(re.finditer(r"w_rom\s*<=\s*(\d+)'h([0-9a-fA-F]+)\s*;", body))
     if not words:
-        return body, 0, ""
+        return None
     m = words[len(words) // 2]
-    width, value = int(m.group(1)), int(m.group(2), 16)
-    new_value = value ^ 1  # lane 0 weight (the word's low bits) off by one LSB
+    value = int(m.group(2), 16)
+    return {"word": len(words) // 2, "old": value, "new": value ^ 1, "width": int(m.group(1)),
+            "span": (m.start(), m.end())}
+
+
+def _mutate_weight(body: str) -> tuple[str, int, str]:
+    site = weight_site(body)
+    if site is None:
+        return body, 0, ""
+    width, value, new_value = site["width"], site["old"], site["new"]
+    start, end = site["span"]
     rep = f"w_rom <= {width}'h{new_value:x};"
-    return body[: m.start()] + rep + body[m.end():], 1, f"ROM word {len(words) // 2}: {value:#x} -> {new_value:#x}"
+    return body[:start] + rep + body[end:], 1, f"ROM word {site['word']}: {value:#x} -> {new_value:#x}"
 
 
 def _acc_shift(body: str) -> int | None:
@@ -154,7 +168,10 @@ def make_mutants(text: str, operators=OPERATORS, layers=None) -> tuple[list[Muta
             if n == 0 or new == body:
                 skipped[name] = "pattern not in this layer (e.g. no rounding: shift <= 0; no saturation: cannot overflow)"
                 continue
-            mutants.append(Mutant(name, li, op, text[:start] + new + text[end:], f"{detail} ({n} site(s))"))
+            site = None
+            if op == "weight":
+                site = {k: v for k, v in weight_site(body).items() if k != "span"}
+            mutants.append(Mutant(name, li, op, text[:start] + new + text[end:], f"{detail} ({n} site(s))", site))
     return mutants, skipped
 
 
@@ -227,10 +244,98 @@ def merged_design(original: str, mutants: list[Mutant], top: str = "cae_encoder"
     return "\n".join(parts) + "\n" + "\n".join(w) + "\n"
 
 
+def _not_emitted_reason(ie, li: int, operator: str) -> str | None:
+    """Why a saturation mutant has no site: the interval bound over the layer's input type (the
+    generator leaves out saturation no input can reach), or None if the bound does not prove it."""
+    from neurocodec.firmware.verilog_gen import layer_input_range, register_bounds
+
+    lo, hi = layer_input_range(ie, li - 1)
+    b = register_bounds(ie.layers[li - 1], lo, hi)
+    if operator == "sat_acc":
+        (rlo, rhi), (vlo, vhi), reg = b["acc_range"], (int(b["r1_lo"].min()), int(b["r1_hi"].max())), "acc"
+    else:
+        (rlo, rhi), (vlo, vhi), reg = b["act_range"], (int(b["r2_lo"].min()), int(b["r2_hi"].max())), "act"
+    if rlo <= vlo and vhi <= rhi:
+        return (f"not applicable: no saturation logic emitted; for every input in [{lo}, {hi}] (the layer's input "
+                f"type) the {reg} register before saturation stays in [{vlo}, {vhi}], inside [{rlo}, {rhi}] "
+                "(interval bound, firmware.verilog_gen.register_bounds)")
+    return None
+
+
+def _system_escape_note(ie, codes, m: Mutant, sys_reach, macs_per_layer=1) -> str:
+    """Why the encoder-level vectors do not expose a mutant that the block level catches."""
+    from neurocodec.firmware.verilog_gen import plan_encoder
+    from neurocodec.sim.coverage import _shifts, trace
+
+    layer = ie.layers[m.layer - 1]
+    if m.operator in ("sat_acc", "sat_act"):
+        r = sys_reach[m.layer - 1]
+        reg = m.operator[4:]
+        if not (r[f"{reg}_sat_hi"] or r[f"{reg}_sat_lo"]):
+            return (f"no encoder input drives the {reg} register of layer {m.layer} past its range (interval bound "
+                    "through the layers below); any input of the layer's own type does")
+        return f"the {reg} register saturates for some encoder input (bound), but the search found none"
+    if m.operator == "weight":
+        from neurocodec.sim.block import weight_mutant_layer
+
+        pl = plan_encoder(ie, macs_per_layer)[m.layer - 1]
+        (k, c, o, new), _ = weight_mutant_layer(layer, pl, m.site)
+        x = np.asarray(codes, np.int64) if m.layer == 1 else trace(codes, ie)[m.layer - 2]["y"][..., c]
+        s1, s2 = _shifts(layer)
+        pos = 2 ** (s1 + s2 - layer.alpha_shift)
+        neg = 2 ** (s1 + s2) / layer.alpha_num if layer.alpha_num else float("inf")
+        src = "the input codes" if m.layer == 1 else f"layer {m.layer - 1} channel {c}"
+        return (f"w[tap {k}, in {c}, out {o}] {int(layer.weights[k, c, o])} -> {new}: it multiplies {src}, which spans "
+                f"[{int(x.min())}, {int(x.max())}] over all encoder vectors, so the accumulator moves by at most "
+                f"{int(np.abs(x).max())} product LSBs, against {pos:g} (positive side) / {neg:.0f} (negative side) per "
+                f"output LSB of layer {m.layer}: rounded away, or a 1-LSB change the layers after it absorb; the "
+                f"block level puts the input at full scale ({'255' if m.layer == 1 else '-128 / 127'})")
+    return "the encoder-level vectors do not reach a state that shows it; the directed block vectors do"
+
+
+def pruning_area(ie, work_dir, macs_per_layer=1, top_name: str = "cae_encoder") -> list[dict]:
+    """Yosys size of every layer module whose saturation logic the generator leaves out, with and
+    without it (generic gates and xc7 LUTs): the area the pruning saves."""
+    from neurocodec.firmware.resources import synth_fpga, synth_gates
+    from neurocodec.firmware.verilog_gen import generate_encoder_verilog, plan_encoder
+
+    work_dir = Path(work_dir)
+    texts = {}
+    for prune in (True, False):
+        v = generate_encoder_verilog(ie, work_dir / ("pruned" if prune else "full"), top_name=top_name,
+                                     macs_per_layer=macs_per_layer, prune_saturation=prune)
+        texts[prune] = layer_modules(v.read_text())
+    rows = []
+    for pl in plan_encoder(ie, macs_per_layer):
+        li = pl.index
+        if texts[True][li][2] == texts[False][li][2]:
+            continue
+        row = {"layer": li, "saturation_kept": dict(zip(("acc_hi", "acc_lo", "act_hi", "act_lo"), pl.saturation))}
+        from neurocodec.files import write_text_atomic
+
+        for prune, key in ((False, "with"), (True, "without")):
+            d = work_dir / f"area_l{li}_{key}"
+            f = write_text_atomic(d / f"{top_name}_l{li}.v", "`default_nettype none\n" + texts[prune][li][2] + "\n")
+            g = synth_gates(f, f"{top_name}_l{li}", d)
+            x = synth_fpga(f, f"{top_name}_l{li}", d)
+            row[key] = {"gate_equivalents": g.gate_equivalents, "logic_cells": g.logic_cells, "lut": x.lut,
+                        "ff": x.ff, "carry": x.carry}
+        row["saved_gate_equivalents"] = round(row["with"]["gate_equivalents"] - row["without"]["gate_equivalents"], 1)
+        row["saved_lut"] = row["with"]["lut"] - row["without"]["lut"]
+        rows.append(row)
+    return rows
+
+
 def run_mutation(ie, codes, name: str, operators=OPERATORS, layers=None, macs_per_layer=1, log=None,
-                 top_name: str = "cae_encoder", merged: bool = True, n_real: int | None = None) -> dict:
+                 top_name: str = "cae_encoder", merged: bool = True, n_real: int | None = None,
+                 block: bool = True, area: bool = False) -> dict:
     """Simulate the unmutated RTL (must be bit-exact) and every mutant on `codes`; returns a report
-    with per-mutant mismatches (None: the simulation itself failed, which also counts as caught)."""
+    with per-mutant mismatches (None: the simulation itself failed, which also counts as caught).
+
+    block: also drive every layer module on its own with directed vectors (sim/block.py) and
+    compare it with the layer's reference; a mutant is caught when the system level (the encoder
+    on `codes`) or the block level tells it from the original. area: Yosys size of the saturation
+    logic the generator leaves out (pruning_area)."""
     from neurocodec import paths
     from neurocodec.files import write_text_atomic
     from neurocodec.firmware.verilog_gen import generate_encoder_verilog, load_int_encoder
@@ -248,12 +353,21 @@ def run_mutation(ie, codes, name: str, operators=OPERATORS, layers=None, macs_pe
     if base_mism:
         raise MutationError(f"the unmutated RTL has {base_mism} mismatches: fix it before mutation testing")
     mutants, skipped = make_mutants(original.read_text(), operators, layers)
+    for key in list(skipped):
+        li, op = int(key.split(".")[0][1:]), key.split(".")[1]
+        if op in ("sat_acc", "sat_act"):
+            skipped[key] = _not_emitted_reason(ie, li, op) or skipped[key]
+    all_mutants = list(mutants)
     from neurocodec.sim.coverage import reachable
 
-    reach = reachable(ie)
-    equivalent = {m.name for m in mutants
-                  if (m.operator == "sat_acc" and not (reach[m.layer - 1]["acc_sat_hi"] or reach[m.layer - 1]["acc_sat_lo"]))
-                  or (m.operator == "sat_act" and not (reach[m.layer - 1]["act_sat_hi"] or reach[m.layer - 1]["act_sat_lo"]))}
+    reach = reachable(ie, block=block)  # block level: any input of each layer's input type
+
+    def _unreachable(m):
+        r = reach[m.layer - 1]
+        return ((m.operator == "sat_acc" and not (r["acc_sat_hi"] or r["acc_sat_lo"]))
+                or (m.operator == "sat_act" and not (r["act_sat_hi"] or r["act_sat_lo"])))
+
+    equivalent = {m.name for m in mutants if _unreachable(m)}
     rows = []
     if merged and mutants:
         path = write_text_atomic(root / "mutants" / "merged.v", merged_design(original.read_text(), mutants, top_name))
@@ -294,9 +408,30 @@ def run_mutation(ie, codes, name: str, operators=OPERATORS, layers=None, macs_pe
         rows.append(row)
         if log:
             log(row)
+    block_report = None
+    if block and all_mutants:
+        from neurocodec.sim.block import run_block_level
+
+        block_report = run_block_level(ie, original, all_mutants, name, macs_per_layer=macs_per_layer,
+                                       top_name=top_name, log=log)
+        sys_reach = reachable(ie)
+        for r, m in zip(rows, all_mutants):
+            r["caught_system"] = r["caught"]
+            r.update(block_report["mutants"][r["mutant"]])
+            r["caught"] = r["caught_system"] or r["block_caught"]
+            if not r["caught_system"] and r["block_caught"]:
+                r["note"] = _system_escape_note(ie, codes, m, sys_reach, macs_per_layer)
     for r in rows:  # saturation no input can reach (interval bounds): the mutant is equivalent
         r["equivalent"] = r["mutant"] in equivalent and not r["caught"]
+    area_rows = pruning_area(ie, root / "area", macs_per_layer, top_name) if area else None
+    from neurocodec.firmware.verilog_gen import plan_encoder
+
+    emitted = [{"layer": pl.index, **dict(zip(("acc_hi", "acc_lo", "act_hi", "act_lo"), pl.saturation))}
+               for pl in plan_encoder(ie, macs_per_layer)]
     return {
+        "block_level": block_report,
+        "saturation_emitted": emitted,
+        "pruned_saturation_area": area_rows,
         "n_vectors": int(codes.shape[0]),
         "n_outputs": int(reference.size),
         "unmutated_mismatches": base_mism,
@@ -313,40 +448,109 @@ def run_mutation(ie, codes, name: str, operators=OPERATORS, layers=None, macs_pe
 
 
 def write_docs(report: dict, docs) -> Path:
-    """docs/rtl_mutation.json + docs/rtl_mutation.md (coverage per layer and every mutant)."""
+    """docs/rtl_mutation.json + docs/rtl_mutation.md (coverage per layer at system and block level,
+    the saturation left out with its bound and area, every mutant)."""
     from neurocodec.files import write_json_atomic, write_text_atomic
 
     docs = Path(docs)
     write_json_atomic(docs / "rtl_mutation.json", report)
     cov = report["coverage"]
+    blk = report.get("block_level")
+    ev = ("acc_sat_hi", "acc_sat_lo", "act_sat_hi", "act_sat_lo", "acc_tie", "act_tie")
     lines = [
         "# RTL mutation test and coverage of a trained cae",
         "",
-        f"Model `{report['model']}`; {cov['n_real']} real test vectors + {cov['n_search']} vectors found by search "
-        "against the integer reference (sim/coverage.py); every mutant of the generated Verilog (sim/mutation.py) "
-        f"simulated in one Verilator build. Written by `make mutation MODEL={report['model']}` "
-        f"({report['seconds']:.0f} s).",
+        f"Model `{report['model']}`. **System level**: {cov['n_real']} real test vectors + {cov['n_search']} vectors found "
+        "by search against the integer reference (sim/coverage.py) at the encoder input. **Block level** "
+        "(sim/block.py, testbench sim/tb_cae_layers.py): every layer module `cae_encoder_l<i>` on its own ports, "
+        "driven with directed segments of its input type (windows that saturate its registers high and low, land "
+        "on rounding ties and make each modelled mutant change the layer's output, random inputs around them) and "
+        "compared with the integer reference of that layer alone. Every mutant of the generated Verilog "
+        "(sim/mutation.py) runs at both levels (one Verilator build each, mutants in lockstep with the original). "
+        f"Written by `make mutation MODEL={report['model']}` ({report['seconds']:.0f} s"
+        + (f"; block level {blk['seconds']:.0f} s of it, {blk['cycles']} cycles" if blk else "") + ").",
         "",
         "## Coverage per layer (register values saturated / on a rounding tie)",
         "",
-        "| layer | values | acc sat hi | acc sat lo | act sat hi | act sat lo | acc ties | act ties | real vectors only: sat / ties | unreachable for any input |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "System level = reached from the encoder input; block level = reached by driving the layer module's input "
+        "port. `-` = unreachable: the interval bound proves that no input reaches it (system: no encoder input; "
+        "block: no input of the layer's type, hence no saturation logic in the RTL).",
+        "",
     ]
+    head = "| layer | values | acc sat hi | acc sat lo | act sat hi | act sat lo | acc ties | act ties |"
+    sysr = {row["layer"]: row for row in cov["per_layer"]}
+    blkr = {row["layer"]: row for row in blk["layers"]} if blk else {}
+
+    def cells(row):
+        return " | ".join(str(row[e]) if e in row["reachable"] else f"- ({row[e]})" if row[e] else "-" for e in ev)
+
+    lines += ["### System level (encoder input)", "", head + " real vectors only: sat / ties |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for row, real in zip(cov["per_layer"], cov["per_layer_real_only"]):
-        unreach = [e for e in ("acc_sat_hi", "acc_sat_lo", "act_sat_hi", "act_sat_lo", "acc_tie", "act_tie")
-                   if e not in row["reachable"]]
-        rs = sum(real[e] for e in ("acc_sat_hi", "acc_sat_lo", "act_sat_hi", "act_sat_lo"))
-        lines.append(f"| {row['layer']} | {row['values']} | {row['acc_sat_hi']} | {row['acc_sat_lo']} | {row['act_sat_hi']} "
-                     f"| {row['act_sat_lo']} | {row['acc_tie']} | {row['act_tie']} | {rs} / {real['acc_tie'] + real['act_tie']} "
-                     f"| {', '.join(unreach) or '-'} |")
-    lines += ["", f"Reachable by the interval bounds but not found by the search: {', '.join(cov['missing']) or 'none'}.",
-              "", f"## Mutants: {report['caught']} of {report['total']} caught, {report['equivalent']} equivalent "
-              f"(saturation no input reaches), survivors: {', '.join(report['survivors']) or 'none'}", "",
-              "| mutant | change | mismatches (all vectors) | mismatches (real vectors only) | verdict |", "|---|---|---|---|---|"]
+        rs = sum(real[e] for e in ev[:4])
+        lines.append(f"| {row['layer']} | {row['values']} | {cells(row)} | {rs} / {real['acc_tie'] + real['act_tie']} |")
+    if blk:
+        lines += ["", "### Block level (each layer module's own input)", "",
+                  head + " input range | segments | directed windows |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+        for li in sorted(blkr):
+            row = blkr[li]
+            lines.append(f"| {li} | {row['values']} | {cells(row)} | [{row['input_range'][0]}, {row['input_range'][1]}] "
+                         f"| {row['segments']} | {row['windows']} |")
+        missing = [f"layer {li} {e}" for li, row in blkr.items() for e in row["reachable"] if not row[e]]
+        lines += ["", f"Reachable at block level but not hit: {', '.join(missing) or 'none'}. "
+                  f"Reachable from the encoder input but not found by the search: {', '.join(cov['missing']) or 'none'}."]
+    else:
+        lines += ["", f"Reachable by the interval bounds but not found by the search: {', '.join(cov['missing']) or 'none'}."]
+    na = report.get("not_applicable", {})
+    area = report.get("pruned_saturation_area")
+    pruned = [(r["layer"], [k for k in ("acc_hi", "acc_lo", "act_hi", "act_lo") if not r[k]])
+              for r in report.get("saturation_emitted") or []]
+    pruned = [(li, sides) for li, sides in pruned if sides]
+    if na or area or pruned:
+        lines += ["", "## Saturation the generator leaves out (dead hardware)", "",
+                  "firmware/verilog_gen.py emits saturation logic only where the interval bound over the layer's whole "
+                  "input type (`saturation_needed`, the same bound as the block-level reachability) allows an overflow. "
+                  "Elsewhere it would be dead hardware that no input of the layer module can exercise, so a mutant of "
+                  "it could never be caught: the register is then the plain low bits of the rounded value, which is "
+                  "exact because the bound keeps it in range (the system and block level compare the RTL with the "
+                  "reference: 0 mismatches; `prune_saturation=False` writes the former text, pinned in "
+                  "tests/test_verilog_templates.py). This is cleaner than keeping the logic and calling its mutant "
+                  "equivalent: the proof is made once, in the generator, and the RTL holds no untestable gates.", ""]
+        lines += [f"- layer {li}: no saturation logic for {', '.join(sides)}" for li, sides in pruned]
+        lines += [f"- `{k}` {v}" for k, v in sorted(na.items())]
+    if area:
+        lines += ["", "Area of the layer modules with and without that logic (Yosys: generic gates, xc7 LUTs):", "",
+                  "| layer | GE with | GE without | GE saved | LUT with | LUT without | LUT saved |",
+                  "|---|---|---|---|---|---|---|"]
+        for a in area:
+            lines.append(f"| {a['layer']} | {a['with']['gate_equivalents']:.0f} | {a['without']['gate_equivalents']:.0f} "
+                         f"| {a['saved_gate_equivalents']:.0f} | {a['with']['lut']} | {a['without']['lut']} | {a['saved_lut']} |")
+    n_sys = sum(1 for m in report["mutants"] if m.get("caught_system", m["caught"]))
+    n_blk = sum(1 for m in report["mutants"] if m.get("block_caught"))
+    only_blk = [m["mutant"] for m in report["mutants"] if m["caught"] and not m.get("caught_system", True)]
+    lines += ["", f"## Mutants: {report['caught']} of {report['total']} caught ({n_sys} at system level, {n_blk} at block "
+              f"level, {len(only_blk)} only at block level), {len(na)} not applicable, {report['equivalent']} equivalent, "
+              f"survivors: {', '.join(report['survivors']) or 'none'}", "",
+              "| mutant | change | system: mismatches (all vectors) | system: real vectors only | block: mismatches | verdict |",
+              "|---|---|---|---|---|---|"]
     for m in report["mutants"]:
-        verdict = "caught" if m["caught"] else ("equivalent" if m["equivalent"] else "SURVIVED")
-        lines.append(f"| {m['mutant']} | {m['detail']} | {m['mismatches']} | {m.get('mismatches_first_vectors', '')} | {verdict} |")
+        if m["caught"]:
+            where = [w for w, ok in (("system", m.get("caught_system", m["caught"])), ("block", m.get("block_caught"))) if ok]
+            verdict = "caught (" + " + ".join(where) + ")"
+        else:
+            verdict = "equivalent" if m["equivalent"] else "SURVIVED"
+        lines.append(f"| {m['mutant']} | {m['detail']} | {m['mismatches']} | {m.get('mismatches_first_vectors', '')} "
+                     f"| {m.get('block_mismatches', '')} | {verdict} |")
+    notes = [m for m in report["mutants"] if m.get("note")]
+    if notes:
+        lines += ["", "## Why the system level misses the mutants only the block level catches", ""]
+        lines += [f"- `{m['mutant']}`: {m['note']}" for m in notes]
     return write_text_atomic(docs / "rtl_mutation.md", "\n".join(lines) + "\n")
+
+
+def _print_row(row) -> None:
+    """run_mutation's log: a mutant's row (system level) or a line of text (block level)."""
+    print(row if isinstance(row, str) else f"{row['mutant']:16s} {row['mismatches']} mismatches", flush=True)
 
 
 def main(argv=None) -> int:
@@ -362,6 +566,8 @@ def main(argv=None) -> int:
     p.add_argument("--max-vectors", type=int, default=8, help="real test vectors used (default 8)")
     p.add_argument("--layers", type=int, nargs="*", help="mutate only these layers (default all)")
     p.add_argument("--docs", help="write rtl_mutation.json / .md here")
+    p.add_argument("--no-area", dest="area", action="store_false",
+                   help="skip the Yosys size of the saturation logic the generator leaves out")
     a = p.parse_args(argv)
     model_dir = Path(a.model_dir)
     ie = load_int_encoder(model_dir / "int_encoder.json")
@@ -369,7 +575,7 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     codes, cov = coverage_vectors(ie, real)
     r = run_mutation(ie, codes, f"{model_dir.name}_mutation", layers=a.layers, n_real=len(real),
-                     log=lambda row: print(f"{row['mutant']:16s} {row['mismatches']} mismatches", flush=True))
+                     log=_print_row, area=a.area)
     r.update({"model": model_dir.name, "coverage": cov, "seconds": time.perf_counter() - t0})
     if a.docs:
         print(f"wrote {write_docs(r, a.docs)}")

@@ -31,28 +31,35 @@ def _config() -> dict:
         return json.load(f)
 
 
-async def _drive(dut, x: np.ndarray, gap: int, period_ns: float, accept_ps: np.ndarray) -> None:
-    clk = dut.clk
+async def drive_stream(clk, valid, ready, data, x: np.ndarray, gap: int, period_ns: float,
+                       accept_ps: np.ndarray) -> None:
+    """Offer the values of x one after the other on a valid/ready input (handles of the DUT's
+    valid, ready and data signals); accept_ps[i] = simulation time at which x[i] was accepted.
+    Also used by the block-level testbench (tb_cae_layers.py) on each layer module's ports."""
     n = len(x)
     i = 0
-    dut.in_data.value = int(x[0])
-    dut.in_valid.value = 1
+    data.value = int(x[0])
+    valid.value = 1
     while i < n:
         await ReadOnly()
-        if dut.in_ready.value != 1:
-            await RisingEdge(dut.in_ready)  # in_ready changes only after a clock edge
+        if ready.value != 1:
+            await RisingEdge(ready)  # ready changes only after a clock edge
             continue
-        await RisingEdge(clk)  # in_valid & in_ready at this edge: sample i accepted
+        await RisingEdge(clk)  # valid & ready at this edge: sample i accepted
         accept_ps[i] = get_sim_time("ps")
         i += 1
         if i == n:
-            dut.in_valid.value = 0
+            valid.value = 0
             break
         if gap > 1:
-            dut.in_valid.value = 0
+            valid.value = 0
             await Timer(gap * period_ns - period_ns / 2, "ns")  # to the falling edge before the slot
-            dut.in_valid.value = 1
-        dut.in_data.value = int(x[i])
+            valid.value = 1
+        data.value = int(x[i])
+
+
+async def _drive(dut, x: np.ndarray, gap: int, period_ns: float, accept_ps: np.ndarray) -> None:
+    await drive_stream(dut.clk, dut.in_valid, dut.in_ready, dut.in_data, x, gap, period_ns, accept_ps)
 
 
 async def _monitor(dut, total: int, rec: dict, done: Event) -> None:

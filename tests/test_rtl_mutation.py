@@ -5,8 +5,12 @@ Also: `neurocodec cosim` enforces the C-simulation comparison and simulates a gi
 
 The mutation test uses a small 2-layer encoder (64-sample windows of the real locust recording,
 narrow registers so that saturation is reachable in both layers) and one Verilator build for the
-original and all 16 mutants; the coverage test runs the search on a trained cae (reference only).
+original and all 16 mutants, and the block level (sim/block.py: each layer module on its own
+ports with directed vectors, one more build) must catch every mutant too; a variant whose first
+layer is too weak to saturate the second shows the block level catching what no encoder input
+can expose. The coverage tests run the searches on a trained cae (reference only).
 """
+import dataclasses
 import json
 import shutil
 
@@ -105,6 +109,68 @@ def test_every_rtl_mutant_is_caught():
     assert any(m["mismatches_first_vectors"] == 0 for m in r["mutants"])
     for op in OPERATORS:
         assert all(m["caught"] for m in r["mutants"] if m["operator"] == op)
+    # block level: the unmutated layer modules equal the layer reference, every mutant is caught
+    # there too, and every saturation and tie a layer's input type can reach is hit
+    blk = r["block_level"]
+    assert all(lay["unmutated_mismatches"] == 0 for lay in blk["layers"])
+    assert all(m["block_caught"] for m in r["mutants"]), [m["mutant"] for m in r["mutants"] if not m["block_caught"]]
+    for lay in blk["layers"]:
+        assert all(lay[e] > 0 for e in lay["reachable"]), lay
+        assert lay["acc_tie"] and lay["act_tie"] and any(lay[e] for e in cv.EVENTS[:4])
+
+
+def _weak_first_layer() -> IntEncoder:
+    """The small encoder with a first layer too weak (weights and biases / 4) and a second-layer
+    bias too small (/ 8) for any encoder input to saturate layer 2 (interval bound), while its
+    own int8 input type does: the case of the deep layers of a trained cae."""
+    ie = _small_encoder()
+    l1 = dataclasses.replace(ie.layers[0], weights=ie.layers[0].weights // 4, bias=ie.layers[0].bias // 4)
+    l2 = dataclasses.replace(ie.layers[1], bias=ie.layers[1].bias // 8)
+    return IntEncoder(8, 8, 64, [l1, l2])
+
+
+@needs_verilator
+def test_block_level_catches_saturation_no_encoder_input_reaches():
+    ie = _weak_first_layer()
+    sys_reach, blk_reach = cv.reachable(ie)[1], cv.reachable(ie, block=True)[1]
+    assert not any(sys_reach[e] for e in cv.EVENTS[:4]) and blk_reach["acc_sat_hi"] and blk_reach["act_sat_hi"]
+    real = _real_windows(ie)
+    r = run_mutation(ie, real, NAME + "_weak", operators=("sat_acc", "sat_act"), layers=[2], n_real=len(real))
+    assert r["total"] == 2
+    for m in r["mutants"]:
+        assert m["mismatches"] == 0 and not m["caught_system"]  # no encoder input shows it (proven)
+        assert m["block_caught"] and m["caught"] and not m["equivalent"], m
+        assert "no encoder input" in m["note"]
+    assert not r["survivors"]
+
+
+def test_block_vectors_hit_every_reachable_event_and_expose_every_modelled_mutant(tiny_cae_dir, tmp_path):
+    """Reference only: on a trained cae, the directed block vectors of every layer hit every event
+    the layer's input type can reach, and each modelled mutant changes that layer's output."""
+    from neurocodec.firmware.verilog_gen import generate_encoder_verilog, load_int_encoder, plan_encoder
+    from neurocodec.sim.block import MODELLED, block_vectors, layer_model
+
+    ie = load_int_encoder(tiny_cae_dir / "int_encoder.json")
+    mutants, skipped = make_mutants(generate_encoder_verilog(ie, tmp_path).read_text())
+    for key in skipped:  # only saturation the generator left out (proven unreachable) has no site
+        li, op = int(key.split(".")[0][1:]), key.split(".")[1]
+        r = cv.reachable(ie, block=True)[li - 1]
+        assert op in ("sat_acc", "sat_act") and not (r[op[4:] + "_sat_hi"] or r[op[4:] + "_sat_lo"])
+    deeper = False
+    for li, pl in enumerate(plan_encoder(ie)):
+        mine = [m for m in mutants if m.layer == li + 1]
+        x, rep = block_vectors(ie, li, pl, mine)
+        assert "not found" not in rep["status"].values(), rep
+        cov = cv.layer_block_coverage(x, ie.layers[li])
+        reach = cv.reachable(ie, block=True)[li]
+        assert all(cov[e] > 0 for e in cv.EVENTS if reach[e]), (li, cov)
+        for m in mine:
+            if m.operator in MODELLED:
+                y = layer_model(x, ie.layers[li])["y"]
+                assert np.any(layer_model(x, ie.layers[li], m, pl)["y"] != y), m.name
+        sys_reach = cv.reachable(ie)[li]
+        deeper |= any(reach[e] and not sys_reach[e] for e in cv.EVENTS[:4])
+    assert deeper  # some saturation only the block level can reach (why it exists)
 
 
 @pytest.fixture(scope="module")
