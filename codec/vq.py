@@ -207,7 +207,7 @@ class VqCaeCodec(RecordingCodec):
         from neurocodec.train.vq_training import decode_indices as decode_latent
 
         spec = self._m.spec
-        bs = container.unpack(buf, codec_id=self.codec_id, model_hash=self._m.hash)
+        bs = container.unpack(buf, codec_id=self.codec_id, model_id=self._m.name, model_hash=self._m.hash)
         if bs.n_channels < spec.channels:
             raise BitstreamError(f"{bs.n_channels} channels in the header, the model codes groups of {spec.channels}")
         r = PayloadReader(bs.payload)
