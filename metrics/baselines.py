@@ -119,7 +119,7 @@ class PcaCodec:
         flat = x.reshape(len(x), -1)
         coefs_all = (flat - self.mean) @ self.components.T
         best = None
-        for m in sorted({c for c in (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48) if c <= len(self.components)}):
+        for m in sorted({c for c in (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128) if c <= len(self.components)}):
             coefs = coefs_all[:, :m]
             budget = float(target_bits) - SIDE_INFO_BITS
             if budget <= 0:
