@@ -35,13 +35,13 @@ GOLDEN = {
 }
 # seed: sha256 of cae_encoder.v with the default prune_saturation=True (schedule json unchanged)
 GOLDEN_PRUNED = {
-    1: "dbad9236c989b63edf525aae76e742ad904b190b148791e802fdf7d99573d314",
-    2: "5617379351a7cf9c6e0cfe2f8fddec396b194b401bd570a04837b7701745fddb",
-    3: "b39f804d8dc767516874908cfc051306ef10805b7a27bf8f57604490f5e6ee82",
-    4: "54738d6f93661481a66e31a06895e19898a3e7385e95c21911bffdac2e41ceb5",
-    5: "6dc91decd9440ebe6e2b295fbf51f8f84510d4fbbaac5b9fb7b5924db373d90a",
+    1: "779dbcd303b798a643c4c10a18b1d22fd1656a0736540605d8b5a74801a62c87",
+    2: "d90c14cac0dab21feb231480aa6bdcaa703086c2b25d0cb635f50b87716899a9",
+    3: "f0ac7d985f73e3c08ad1bc2890cf91c9d99ab5035d65daeaee12f4e12ed084bd",
+    4: "7a740e3aef9ae1abf0478f2a5e3cfadcf9f32c6f1d178c3c272b762461a76f96",
+    5: "34794ac172d3f6df16217690641f99d4efbdca1fa5663d1c503a3c2dedfb015b",
     6: "15a527e5ee344b245f7e99be370095cd037a3e120c65a7595b5ecbef05ec5284",
-    7: "08aa738b29cd6a8ef7122639896c0e0472566b9378bedc62162b42de4b9674f5",
+    7: "8205b461dd780a3f2819b8afbc3bb9d1fd5f7a909145fa8895e0c98bd90ed896",
 }
 CASES = {1: (16, 5, 4, 1, {}), 2: (16, 6, 2, 3, {}), 3: (16, 6, 1, [1, 8, 4, 2, 1, 1], {}), 4: (4, 3, 4, 16, {}),
          5: (8, 6, 1, 2, {}), 6: (4, 3, 2, 1, {"wf": 1}), 7: (4, 3, 2, 2, {"of": -12})}
@@ -79,8 +79,9 @@ def test_default_text_prunes_only_unreachable_saturation(seed, tmp_path):
     pruned = v.read_text()
     # the texts differ only in saturation wires (`*_pos` / `*_neg` and the muxes that use them)
     a, b = full.splitlines(), pruned.splitlines()
-    assert len(a) - len(b) == full.count("_pos = ~") + full.count("_neg = ") - pruned.count("_pos = ~") - pruned.count("_neg = ")
-    assert all(any(k in ln for k in ("_pos", "_neg", "no saturation")) for ln in set(b) - set(a))
+    assert all(any(k in ln for k in ("_pos", "_neg")) for ln in set(a) - set(b))
+    assert all(any(k in ln for k in ("_pos", "_neg", "no saturation", "_unused")) for ln in set(b) - set(a))
+    assert len(a) >= len(b)
     for pl in plan_encoder(ie, macs):  # a side proven unreachable has no saturation wire
         for reg, (hi, lo) in (("a", pl.saturation[:2]), ("y", pl.saturation[2:])):
             mod = pruned.split(f"module cae_encoder_l{pl.index} ")[1].split("endmodule")[0]
