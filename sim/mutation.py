@@ -274,7 +274,8 @@ def _system_escape_note(ie, codes, m: Mutant, sys_reach, macs_per_layer=1) -> st
         if not (r[f"{reg}_sat_hi"] or r[f"{reg}_sat_lo"]):
             return (f"no encoder input drives the {reg} register of layer {m.layer} past its range (interval bound "
                     "through the layers below); any input of the layer's own type does")
-        return f"the {reg} register saturates for some encoder input (bound), but the search found none"
+        return (f"the interval bound through the layers below does not rule out a saturation of the {reg} register "
+                "from the encoder input, but neither the real windows nor the search drive it there")
     if m.operator == "weight":
         from neurocodec.sim.block import weight_mutant_layer
 
@@ -285,11 +286,22 @@ def _system_escape_note(ie, codes, m: Mutant, sys_reach, macs_per_layer=1) -> st
         pos = 2 ** (s1 + s2 - layer.alpha_shift)
         neg = 2 ** (s1 + s2) / layer.alpha_num if layer.alpha_num else float("inf")
         src = "the input codes" if m.layer == 1 else f"layer {m.layer - 1} channel {c}"
+        from neurocodec.quantize.reference import IntEncoder, encode_int
+
+        _, wl = weight_mutant_layer(layer, pl, m.site)
+        mut = IntEncoder(ie.input_bits, ie.input_frac, ie.segment_length,
+                         [wl if i == m.layer - 1 else lay for i, lay in enumerate(ie.layers)])
+        codes = np.asarray(codes, np.int64)
+        at = int(np.count_nonzero(encode_int(codes, mut, upto=m.layer) != encode_int(codes, ie, upto=m.layer)))
+        n_out = int(encode_int(codes, ie, upto=m.layer).size)
         return (f"w[tap {k}, in {c}, out {o}] {int(layer.weights[k, c, o])} -> {new}: it multiplies {src}, which spans "
                 f"[{int(x.min())}, {int(x.max())}] over all encoder vectors, so the accumulator moves by at most "
                 f"{int(np.abs(x).max())} product LSBs, against {pos:g} (positive side) / {neg:.0f} (negative side) per "
-                f"output LSB of layer {m.layer}: rounded away, or a 1-LSB change the layers after it absorb; the "
-                f"block level puts the input at full scale ({'255' if m.layer == 1 else '-128 / 127'})")
+                f"output LSB of layer {m.layer}: on the encoder vectors it changes "
+                + (f"{at} of the {n_out} outputs of layer {m.layer}, and the layers after it round every such change "
+                   "away before the latent; the " if at else f"none of the {n_out} outputs of layer {m.layer}; the ")
+                + f"block level puts the input at full scale ({'255' if m.layer == 1 else '-128 / 127'}) next to a "
+                "rounding boundary")
     return "the encoder-level vectors do not reach a state that shows it; the directed block vectors do"
 
 
