@@ -380,10 +380,13 @@ def load_model(model_dir):
 
 
 def spec_from_args(args, window: int, channels: int) -> VqCaeSpec:
+    from neurocodec.train.vq_cae import VqQuantSpec
+
     return VqCaeSpec(window=window, channels=channels, filters=args.filters, n_down=args.n_down,
                      latent_dim=args.latent_dim, num_codes=args.codes, ema=args.ema,
                      decoder_filters=args.decoder_filters, stages=args.stages,
-                     decoder_blocks=args.decoder_blocks)
+                     decoder_blocks=args.decoder_blocks,
+                     quant=VqQuantSpec(act_bits=args.act_bits, act_integer=args.act_integer))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -397,6 +400,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--decoder-filters", type=int, default=64)
     p.add_argument("--decoder-blocks", type=int, default=2, help="residual blocks per decoder stage")
     p.add_argument("--stages", type=int, default=4, help="residual VQ stages (one model, several rates)")
+    p.add_argument("--act-bits", type=int, default=10, help="activation / latent register width (signed)")
+    p.add_argument("--act-integer", type=int, default=4,
+                   help="integer bits of the activation format (fraction = act_bits - 1 - act_integer)")
     p.add_argument("--no-ema", dest="ema", action="store_false",
                    help="train the codebook by its gradient (codebook loss) instead of EMA updates")
     p.add_argument("--epochs", type=int, default=7, help="epochs with the quantizer active")
