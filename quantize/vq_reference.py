@@ -84,6 +84,7 @@ class IntVqEncoder:
     code_frac: int = 0
     # residual VQ: codebooks of stages 1.. (stages-1, K, D) on the same grid (None: one stage)
     residual_codebooks: np.ndarray | None = None
+    split: int = 1  # the last op's channels are split into this many D-dim vectors per position
 
     @property
     def stages(self) -> int:
@@ -103,6 +104,8 @@ class IntVqEncoder:
              "codebook": np.asarray(self.codebook).tolist(), "code_frac": self.code_frac}
         if self.residual_codebooks is not None:
             d["residual_codebooks"] = np.asarray(self.residual_codebooks).tolist()
+        if self.split != 1:
+            d["split"] = int(self.split)
         return d
 
     @staticmethod
@@ -110,7 +113,7 @@ class IntVqEncoder:
         res = d.get("residual_codebooks")
         return IntVqEncoder(d["input_bits"], d["input_frac"], d["window"], d["channels"],
                             [IntOp.from_dict(o) for o in d["ops"]], np.array(d["codebook"], np.int64),
-                            d["code_frac"], None if res is None else np.array(res, np.int64))
+                            d["code_frac"], None if res is None else np.array(res, np.int64), int(d.get("split", 1)))
 
 
 def _fmt(quantizer) -> tuple[int, int, bool]:
@@ -188,10 +191,11 @@ def extract_int_vq_encoder(encoder, vq, spec) -> IntVqEncoder:
         raise VqReferenceError("encoder does not end with the 'latent' convolution")
     cbs = codebook_to_int(np.asarray(vq.codebooks.numpy()), spec)  # (stages, K, D)
     codebook = cbs[0]
-    if codebook.shape[1] != ops[-1].weights.shape[2]:
-        raise VqReferenceError("codebook dimension differs from the latent dimension")
+    split = int(getattr(spec, "split", 1))
+    if codebook.shape[1] * split != ops[-1].weights.shape[2]:
+        raise VqReferenceError("codebook dimension x split differs from the latent channels")
     return IntVqEncoder(in_bits, in_frac, int(encoder.input_shape[1]), int(encoder.input_shape[2]), ops,
-                        codebook, ops[-1].out_frac, cbs[1:] if len(cbs) > 1 else None)
+                        codebook, ops[-1].out_frac, cbs[1:] if len(cbs) > 1 else None, split)
 
 
 def quantize_input(x_norm, enc: IntVqEncoder) -> np.ndarray:
@@ -250,7 +254,8 @@ def encoder_int(codes, enc: IntVqEncoder, upto: str | None = None) -> np.ndarray
         vals[op.name] = (y, op.out_frac)
         if op.name == upto:
             return y
-    return vals[enc.ops[-1].name][0]
+    z = vals[enc.ops[-1].name][0]
+    return z if enc.split == 1 else z.reshape(len(z), z.shape[1] * enc.split, z.shape[2] // enc.split)
 
 
 def scores_int(z, enc: IntVqEncoder) -> np.ndarray:
@@ -321,7 +326,7 @@ def encoder_cost(enc: IntVqEncoder, stages: int | None = None) -> dict:
         # weight register: sign + fraction (+ integer bits if any code needs them); bias: acc width
         w_bits = max(int(op.weight_frac) + 1, int(np.max(np.abs(op.weights))).bit_length() + 1)
         bits += op.weights.size * w_bits + op.bias.size * int(op.acc_bits)
-    lat_len, d = length, enc.ops[-1].weights.shape[2]
+    lat_len, d = length * enc.split, enc.ops[-1].weights.shape[2] // enc.split
     code_bits = enc.ops[-1].out_bits
     macs_search = n_st * lat_len * enc.num_codes * d
     bits_codebooks = n_st * enc.num_codes * d * code_bits

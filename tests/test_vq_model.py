@@ -91,3 +91,57 @@ def test_bad_inputs(tmp_path):
         R.quantize_input(np.zeros((3, 16, 2)), ie_like)
     with pytest.raises(R.VqReferenceError):
         R.encoder_int(np.full((1, 32, 2), 5000), ie_like)
+
+
+TSPEC = VqCaeSpec(window=32, channels=2, latent_dim=4, split=3, num_codes=16, decoder_filters=16, stages=2,
+                  encoder="transform")
+
+
+def test_transform_encoder_starts_at_pca_and_is_bit_exact():
+    """The full-window transform encoder with a split latent: PCA start (encoder + linear decoder
+    path reproduce PCA with D * split components), integer reference bit-exact with QKeras on
+    thousands of windows (latent, scores, indices), residual search consistent with the graph."""
+    import tensorflow as tf
+
+    from neurocodec.train.vq_cae import build_vq_cae, init_transform_from_pca
+
+    T._init_threads()
+    xt = _windows(2000, 11)
+    auto, enc, vq, dec = build_vq_cae(TSPEC)
+    init_transform_from_pca(enc, dec, xt, TSPEC)
+    vq.set_active(False)
+    xv = _windows(400, 12)
+    flat = xt.reshape(len(xt), -1).astype(np.float64)
+    mean = flat.mean(0)
+    comps = np.linalg.svd(flat - mean, full_matrices=False)[2][: TSPEC.latent_dim * TSPEC.split]
+    fv = xv.reshape(len(xv), -1)
+    pca = ((fv - mean) @ comps.T) @ comps + mean
+    rec = auto.predict(xv, verbose=0).reshape(len(xv), -1)
+    err_pca, err = np.sum((fv - pca) ** 2), np.sum((fv - rec) ** 2)
+    assert err < 1.05 * err_pca  # only the 8-bit weights and the 2**-5 latent grid differ from PCA
+    assert TSPEC.latent_length == 3 and enc.output_shape[1:] == (3, 4)
+
+    ie = R.extract_int_vq_encoder(enc, vq, TSPEC)
+    assert ie.split == 3 and R.IntVqEncoder.from_dict(ie.to_dict()).split == 3
+    x = np.concatenate([_windows(3000, 13), np.random.default_rng(14).uniform(-1, 1, (500, 32, 2))])
+    codes = R.quantize_input(x, ie)
+    xq = (codes / 2.0**ie.input_frac).astype(np.float32)
+    z_k = enc.predict(xq, verbose=0) * 2.0**ie.latent_frac
+    z_i, idx_i = R.encode_int(codes, ie)
+    assert z_i.shape == (len(x), 3, 4) and np.array_equal(z_k, z_i)
+    idx_k = build_hw_encoder(enc, ie.codebook, TSPEC).predict(xq, verbose=0)
+    assert np.array_equal(idx_k, idx_i)
+    _, idx_r = R.encode_int_rvq(codes, ie)
+    assert np.array_equal(idx_r[:, 0], idx_i)
+    vq.set_active(True)
+    assert np.array_equal(vq.nearest(tf.constant(z_k / 2.0**ie.latent_frac)).numpy(), idx_i)
+    cost = R.encoder_cost(ie)
+    assert cost["macs_encoder"] == 32 * 2 * 12 and cost["latent_length"] == 3
+
+
+def test_transform_spec_errors():
+    with pytest.raises(VqCaeConfigError):
+        VqCaeSpec(encoder="dense")
+    with pytest.raises(VqCaeConfigError):
+        VqCaeSpec(split=0)
+    assert VqCaeSpec.from_dict({k: v for k, v in SPEC.to_dict().items() if k not in ("encoder", "split")}) == SPEC

@@ -26,8 +26,16 @@ neurocodec.quantize.vq_reference and of the HLS C simulation.
 Vector quantizer (training): neurocodec.train.vq_layers.VectorQuantizer with the codebook
 fake-quantized to the latent's [act] format (so codewords are exactly what hardware stores).
 
+Encoder kind ``transform`` (``VqCaeSpec.encoder``): one full-window convolution (kernel =
+stride = window, i.e. a learned block transform of the whole spike: window x channels -> D,
+window * channels * D MACs) -> [acc] -> [act]; z is one vector of dimension D (L = 1). Training
+starts it from the principal components of the training spikes (and the decoder's linear path
+from their synthesis), so the learned codec starts where PCA is and fine-tunes from there.
+
 Decoder (float Keras, runs at the receiver): conv k3 -> n_down x (upsample 2 -> conv k3 ->
-leaky -> residual block) -> crop to ``window`` -> conv k3 to ``channels`` (linear).
+leaky -> residual block) -> crop to ``window`` -> conv k3 to ``channels`` (linear). For the
+``transform`` encoder the stack upsamples ceil(log2(window)) times from its one vector, and a
+linear path (dense D -> window x channels) is added to its output.
 """
 from __future__ import annotations
 
@@ -85,6 +93,8 @@ class VqCaeSpec:
     stages: int = 1  # residual VQ stages (quantizer dropout in training: one model, several rates)
     decoder_blocks: int = 1  # residual blocks per decoder stage (the decoder runs at the receiver)
     quant: VqQuantSpec | None = VqQuantSpec()
+    encoder: str = "conv"  # "conv" (stem + n_down strided stages) or "transform" (one full-window conv)
+    split: int = 1  # each encoder output vector is split into this many D-dim sub-vectors (product VQ)
 
     def __post_init__(self):
         if self.window < 4 or self.channels < 1 or self.filters < 2 or self.filters % 2:
@@ -97,13 +107,30 @@ class VqCaeSpec:
             raise VqCaeConfigError(f"need stages >= 1 and decoder_blocks >= 1, got {self.stages}, {self.decoder_blocks}")
         if self.kernel_size % 2 == 0:
             raise VqCaeConfigError("kernel_size must be odd ('same' padding symmetric at stride 1)")
+        if self.split < 1:
+            raise VqCaeConfigError(f"split must be >= 1, got {self.split}")
+        if self.encoder not in ENCODERS:
+            raise VqCaeConfigError(f"encoder must be one of {ENCODERS}, got {self.encoder!r}")
 
     @property
-    def latent_length(self) -> int:
+    def positions(self) -> int:
+        """Encoder output positions in time (1 for the transform encoder)."""
+        if self.encoder == "transform":
+            return 1
         n = self.window
         for _ in range(self.n_down):
             n = math.ceil(n / 2)
         return n
+
+    @property
+    def latent_length(self) -> int:
+        """Latent vectors (of dimension latent_dim) per spike: positions x split."""
+        return self.positions * self.split
+
+    @property
+    def decoder_ups(self) -> int:
+        """Upsampling stages of the decoder (latent_length * 2**ups >= window)."""
+        return self.n_down if self.encoder == "conv" else max(0, math.ceil(math.log2(self.window)))
 
     @property
     def index_bits(self) -> int:
@@ -120,7 +147,9 @@ class VqCaeSpec:
     @property
     def name(self) -> str:
         rvq = f"S{self.stages}" if self.stages > 1 else ""
-        return f"vq_cae_w{self.window}c{self.channels}_L{self.latent_length}D{self.latent_dim}K{self.num_codes}{rvq}"
+        kind = "T" if self.encoder == "transform" else ""
+        return (f"vq_cae_w{self.window}c{self.channels}_{kind}L{self.latent_length}D{self.latent_dim}"
+                f"K{self.num_codes}{rvq}")
 
     def to_dict(self):
         d = asdict(self)
@@ -132,8 +161,29 @@ class VqCaeSpec:
         d = dict(d)
         d.setdefault("stages", 1)
         d.setdefault("decoder_blocks", 1)
+        d.setdefault("encoder", "conv")
         q = d.pop("quant", None)
         return VqCaeSpec(quant=None if q is None else VqQuantSpec(**q), **d)
+
+
+ENCODERS = ("conv", "transform")
+
+
+def init_transform_from_pca(encoder, decoder, x_train, spec: VqCaeSpec) -> None:
+    """Start a ``transform`` vq_cae where PCA is: encoder kernel = the first D * split principal
+    components of the (normalized) training windows, bias = -components @ mean (centred
+    latent); the decoder's linear path = their synthesis (+ mean) and its conv path's output
+    layer zero, so encoder + decoder start as PCA with D components."""
+    x = np.asarray(x_train, np.float64).reshape(len(x_train), -1)
+    mean = x.mean(axis=0)
+    m = spec.latent_dim * spec.split
+    comps = np.linalg.svd(x - mean, full_matrices=False)[2][:m]  # (D * split, window * channels)
+    conv = encoder.get_layer("latent_conv")
+    conv.set_weights([comps.T.reshape(spec.window, spec.channels, m).astype(np.float32),
+                      (-comps @ mean).astype(np.float32)])
+    decoder.get_layer("dec_linear").set_weights([comps.astype(np.float32), mean.astype(np.float32)])
+    out = decoder.get_layer("dec_out_conv")
+    out.set_weights([np.zeros_like(w) for w in out.get_weights()])
 
 
 def _qb(bits, integer, signed=True):
@@ -184,13 +234,25 @@ def build_encoder(spec: VqCaeSpec):
         from qkeras import QActivation
 
         x = QActivation(_qb(spec.quant.input_bits, 0), name="enc_input_q")(x)
+    d_out = spec.latent_dim * spec.split
+    if spec.encoder == "transform":
+        return k.Model(inp, _split(_conv(x, d_out, spec.window, spec.window, spec, "latent", leaky=False), spec),
+                       name="vq_encoder")
     x = _conv(x, spec.filters, spec.kernel_size, 1, spec, "stem")
     for i in range(1, spec.n_down + 1):
         x = _conv(x, spec.filters, spec.down_kernel, 2, spec, f"down{i}")
         for j in range(1, spec.res_blocks + 1):
             x = _res_block(x, spec, f"res{i}_{j}")
-    x = _conv(x, spec.latent_dim, 1, 1, spec, "latent", leaky=False)
-    return k.Model(inp, x, name="vq_encoder")
+    x = _conv(x, d_out, 1, 1, spec, "latent", leaky=False)
+    return k.Model(inp, _split(x, spec), name="vq_encoder")
+
+
+def _split(z, spec: VqCaeSpec):
+    """(positions, split * D) -> (positions * split, D): row-major, so vector p*split + j is
+    channels [j*D, (j+1)*D) of position p (the integer reference reshapes the same way)."""
+    if spec.split == 1:
+        return z
+    return keras().layers.Reshape((spec.latent_length, spec.latent_dim), name="latent_split")(z)
 
 
 def build_decoder(spec: VqCaeSpec):
@@ -198,7 +260,9 @@ def build_decoder(spec: VqCaeSpec):
     k = keras()
     f = spec.decoder_filters
     inp = k.Input(shape=(spec.latent_length, spec.latent_dim), name="dec_input")
-    x = k.layers.Conv1D(f, spec.kernel_size, padding="same", name="dec_in_conv")(inp)
+    x = inp if spec.split == 1 else k.layers.Reshape((spec.positions, spec.split * spec.latent_dim),
+                                                      name="dec_unsplit")(inp)
+    x = k.layers.Conv1D(f, spec.kernel_size, padding="same", name="dec_in_conv")(x)
     x = k.layers.LeakyReLU(alpha=spec.leaky_alpha, name="dec_in_leaky")(x)
     def block(x, name):
         h = k.layers.Conv1D(f // 2, 1, name=f"{name}_ra")(x)
@@ -211,17 +275,20 @@ def build_decoder(spec: VqCaeSpec):
 
     for j in range(2, spec.decoder_blocks + 1):  # extra blocks at the latent resolution
         x = block(x, f"dec0_{j}")
-    for i in range(1, spec.n_down + 1):
+    for i in range(1, spec.decoder_ups + 1):
         x = k.layers.UpSampling1D(2, name=f"dec{i}_up")(x)
         x = k.layers.Conv1D(f, spec.kernel_size, padding="same", name=f"dec{i}_conv")(x)
         x = k.layers.LeakyReLU(alpha=spec.leaky_alpha, name=f"dec{i}_leaky")(x)
         x = block(x, f"dec{i}")
         for j in range(2, spec.decoder_blocks + 1):
             x = block(x, f"dec{i}_{j}")
-    excess = spec.latent_length * 2**spec.n_down - spec.window
+    excess = spec.positions * 2**spec.decoder_ups - spec.window
     if excess:
         x = k.layers.Cropping1D((0, excess), name="dec_crop")(x)
     out = k.layers.Conv1D(spec.channels, spec.kernel_size, padding="same", name="dec_out_conv")(x)
+    if spec.encoder == "transform":  # + linear synthesis of the latent (starts as PCA's)
+        lin = k.layers.Dense(spec.window * spec.channels, name="dec_linear")(k.layers.Flatten(name="dec_flat")(inp))
+        out = k.layers.Add(name="dec_sum")([out, k.layers.Reshape((spec.window, spec.channels), name="dec_lin_rs")(lin)])
     return k.Model(inp, out, name="vq_decoder")
 
 
@@ -310,5 +377,6 @@ __all__ = [
     "build_vq_cae",
     "build_hw_encoder",
     "codebook_to_int",
+    "init_transform_from_pca",
     "score_formats",
 ]

@@ -204,6 +204,10 @@ def train_vq_cae(spec: VqCaeSpec, x_train: np.ndarray, x_val: np.ndarray, cfg: T
     k = keras()
     set_seed(cfg.seed)
     auto, enc, vq, dec = build_vq_cae(spec)
+    if spec.encoder == "transform":
+        from neurocodec.train.vq_cae import init_transform_from_pca
+
+        init_transform_from_pca(enc, dec, x_train, spec)
     rng = np.random.default_rng(cfg.seed)
     probe = x_train[rng.choice(len(x_train), min(len(x_train), 8192), replace=False)]
 
@@ -385,8 +389,9 @@ def spec_from_args(args, window: int, channels: int) -> VqCaeSpec:
     return VqCaeSpec(window=window, channels=channels, filters=args.filters, n_down=args.n_down,
                      latent_dim=args.latent_dim, num_codes=args.codes, ema=args.ema,
                      decoder_filters=args.decoder_filters, stages=args.stages,
-                     decoder_blocks=args.decoder_blocks,
-                     quant=VqQuantSpec(act_bits=args.act_bits, act_integer=args.act_integer))
+                     decoder_blocks=args.decoder_blocks, encoder=args.encoder, split=args.split,
+                     quant=VqQuantSpec(act_bits=args.act_bits, act_integer=args.act_integer,
+                                       weight_bits=args.weight_bits))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -400,6 +405,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--decoder-filters", type=int, default=64)
     p.add_argument("--decoder-blocks", type=int, default=2, help="residual blocks per decoder stage")
     p.add_argument("--stages", type=int, default=4, help="residual VQ stages (one model, several rates)")
+    p.add_argument("--encoder", default="conv", choices=("conv", "transform"),
+                   help="conv: stem + n_down strided residual stages; transform: one full-window convolution "
+                        "(a learned block transform, started from PCA), latent of one vector (L = 1)")
+    p.add_argument("--split", type=int, default=1,
+                   help="split each encoder output vector into this many D-dim sub-vectors (product VQ: "
+                        "latent = positions x split vectors of dimension --latent-dim)")
+    p.add_argument("--weight-bits", type=int, default=8, help="encoder weight width (signed, fraction bits only)")
     p.add_argument("--act-bits", type=int, default=10, help="activation / latent register width (signed)")
     p.add_argument("--act-integer", type=int, default=4,
                    help="integer bits of the activation format (fraction = act_bits - 1 - act_integer)")
