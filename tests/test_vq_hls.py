@@ -40,3 +40,23 @@ def test_hls_csim_bit_exact_small_model(tmp_path):
 def test_hls_main_rejects_missing_model(tmp_path, capsys):
     assert R.hls_main(["--model-dir", str(tmp_path / "nope")]) == 2
     assert "error" in capsys.readouterr().err
+
+
+def test_hls_csim_bit_exact_transform_split(tmp_path):
+    """The full-window transform encoder with a split latent (one conv with kernel = stride =
+    window, then a reshape into sub-vectors) through the same flow: C simulation = reference."""
+    spec = VqCaeSpec(window=16, channels=2, latent_dim=3, split=2, num_codes=8, encoder="transform")
+    _, enc, vq, _ = build_vq_cae(spec)
+    rng = np.random.default_rng(1)
+    conv = enc.get_layer("latent_conv")
+    conv.set_weights([rng.uniform(-1, 1, a.shape).astype(np.float32) * 0.5 for a in conv.get_weights()])
+    x = rng.normal(0, 0.3, (3000, 16, 2)).clip(-1, 0.999)
+    ie = R.extract_int_vq_encoder(enc, vq, spec)
+    codes = R.quantize_input(x, ie)
+    z = R.encoder_int(codes, ie)
+    assert z.shape == (3000, 2, 3)
+    vq.set_codebook(z.reshape(-1, 3)[rng.choice(6000, 8, replace=False)] / 2.0**ie.latent_frac)
+    ie = R.extract_int_vq_encoder(enc, vq, spec)
+    rep = R.hls_csim_check(build_hw_encoder(enc, ie.codebook, spec), ie, codes, tmp_path / "vq_hls_t")
+    assert rep["bit_exact"], rep.get("first_mismatch")
+    assert rep["n_vectors"] == 3000
