@@ -33,27 +33,34 @@ import neurocodec  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow)
 ADC_BITS = 16
 
 # Training recipes (neurocodec train vq_cae arguments), run when the model folder is missing.
+# Low rates: the transform encoder (one full-window conv started from PCA) with a whole-vector
+# residual VQ (stage 1 = a shape class of the whole spike); middle and high rates: the conv encoder
+# with 8 latent positions (product of 8 residual VQs).
+TRANSFORM = ["--encoder", "transform", "--codes", "256", "--decoder-filters", "128", "--decoder-blocks", "1",
+             "--train-spikes", "62000", "--batch-size", "256", "--warmup-epochs", "4", "--epochs", "10",
+             "--act-bits", "12", "--act-integer", "3"]
 COMMON = ["--latent-dim", "4", "--decoder-filters", "64", "--decoder-blocks", "2"]
 MODELS = {
     "si": [
-        ("vq_cae_si_L8K256S4", ["--data", "si", "--n-down", "3", "--codes", "256", "--stages", "4", *COMMON,
-                                "--train-spikes", "32000", "--batch-size", "256", "--warmup-epochs", "5",
-                                "--epochs", "7"]),
-        ("vq_cae_si_L1K64S4", ["--data", "si", "--n-down", "6", "--codes", "64", "--stages", "4",
-                               "--latent-dim", "8", "--decoder-filters", "64", "--decoder-blocks", "1",
-                               "--train-spikes", "24000", "--batch-size", "512", "--warmup-epochs", "4",
-                               "--epochs", "5"]),
+        ("vq_cae_si_T32S4", ["--data", "si", "--latent-dim", "32", "--stages", "4", *TRANSFORM]),
+        ("vq_cae_si_T64S8", ["--data", "si", "--latent-dim", "64", "--stages", "8", *TRANSFORM]),
+        ("vq_cae_si_L8D8S4", ["--data", "si", "--n-down", "3", "--latent-dim", "8", "--codes", "256", "--stages", "4",
+                              "--decoder-filters", "64", "--decoder-blocks", "2", "--train-spikes", "32000",
+                              "--batch-size", "256", "--warmup-epochs", "5", "--epochs", "7", "--act-bits", "12",
+                              "--act-integer", "3"]),
     ],
     "synthetic": [
+        ("vq_cae_synthetic_T32S4", ["--data", "synthetic", "--latent-dim", "32", "--stages", "4", *TRANSFORM]),
         ("vq_cae_synthetic_L6K256S4", ["--data", "synthetic", "--n-down", "3", "--codes", "256", "--stages", "4",
                                        *COMMON, "--train-spikes", "24000", "--warmup-epochs", "4", "--epochs", "6"]),
     ],
     "locust": [
+        ("vq_cae_locust_T32S4", ["--data", "locust", "--latent-dim", "32", "--stages", "4", *TRANSFORM]),
         ("vq_cae_locust_L5K128S4", ["--data", "locust", "--n-down", "3", "--codes", "128", "--stages", "4",
                                     *COMMON, "--train-spikes", "24000", "--warmup-epochs", "4", "--epochs", "6"]),
     ],
 }
-STAGES: dict = {}  # rates evaluated per model (default: every stage count)
+STAGES: dict = {"vq_cae_si_T64S8": range(5, 9)}  # rates evaluated per model (default: every stage count)
 # --smoke: tiny models and short recordings, to check the whole report path in a minute or two
 SMOKE = {fam: [(f"vq_cae_{fam}_smoke", ["--data", fam, "--n-down", "3", "--codes", "16", "--stages", "2",
                                         "--filters", "8", "--decoder-filters", "16", "--train-spikes", "1500",
@@ -534,7 +541,10 @@ METHOD = """
   windows aligned on the negative peak. The same detections are coded by every method and sorted for every
   reconstruction.
 - **vq_cae** (`train/vq_cae.py`, `codec/vq.py`): per spike a power-of-two gain exponent (block floating point,
-  entropy coded), the QKeras encoder (bit-exact integer reference `quantize/vq_reference.py`), a **residual
+  entropy coded), the QKeras encoder (bit-exact integer reference `quantize/vq_reference.py`): either the
+  **transform** encoder (models `*_T*`: one full-window convolution, started from the training spikes'
+  principal components and fine-tuned with the quantizer, latent = one vector, so stage 1 picks a shape class
+  of the whole spike) or the **conv** encoder (stem + strided residual stages, latent = L vectors); a **residual
   vector quantizer** (stage s codes the residual of stages < s, K codewords each, trained with quantizer
   dropout so that one model decodes at every number of stages: the rate control), indices coded by an adaptive
   arithmetic coder with one adaptive model per (stage, latent position); the receiver sums the stages'
@@ -570,25 +580,27 @@ NOTES = """
   rates where both code mostly noise (there PCA with entropy-coded coefficients is close to what any fixed
   codec reaches). Every codec here is fixed before it sees the test units; the gap up to the noise-free
   column is what a codec adapting its codebook to the recording's own units could still take.
-- **Why vq_cae trails PCA here**: the validation column of the encoder table shows the residual stages
-  saturating (each further stage adds well under the ~6 dB per doubled rate a transform coder gains): with
-  the latent on a 10-bit grid (step 2**-5) and a decoder trained across all rates, the later codebooks quantize
-  residuals near the grid step, and the short CPU training (a few epochs) leaves the autoencoder itself short of
-  PCA's quality. PCA with an adaptive step and entropy-coded coefficients keeps gaining with every bit.
+- **Where vq_cae wins and where it does not**: at low rates the transform models' first stage is a class of
+  the whole spike shape, which PCA's independent coefficients cannot exploit (compare the class + residual
+  estimate in the headroom tables). At middle and high rates both code mostly noise; a whole-vector residual
+  VQ gains less per stage than entropy-coded scalar coefficients, and the conv encoder (8 local latent
+  vectors) is, as an autoencoder, short of PCA with the same number of dimensions (its validation column in the
+  encoder table against the transform models'), so PCA (searched up to the number of components fitted) leads
+  there.
 - **Spike times** cost ~9-11 bits per spike; at CR 250 the whole budget is ~16 bits per spike, so the payload
   (gain + indices) gets ~5-7 bits.
 - **Hardware**: stage 0's search is the one `make hls MODEL=vq_cae` builds and checks bit-exactly (hls4ml C
   simulation vs. the integer reference); the residual stages are specified bit-exactly in the integer reference
   (`encode_int_rvq`: integer subtraction on the latent grid, one more search per stage) but not yet in the HLS
   project. MACs and parameter bits per spike are in the encoder table above.
-- **Scaled down for the shared 2-core CPU** (six agents): test recordings of 15 s (SpikeInterface) and 20 s (our
-  generator) instead of 40-60 s; short training recipes (warm-up + VQ epochs in the encoder table; the first
-  attempts with 8 + 12 epochs on 48k spikes would not have finished), no hyper-parameter search; CS (the
+- **Scaled down for the 2-core CPU**: test recordings of 15 s (SpikeInterface) and 20 s (our generator)
+  instead of 40-60 s; training recipes of a few epochs (warm-up + VQ epochs in the encoder table) chosen from a
+  handful of trial runs, no systematic hyper-parameter search; CS (the
   slowest and weakest baseline) only at the default noise; the second SpikeInterface layout (si_lin) only at
   its default noise; the SpikeInterface sorters ran once on the default-noise recording of each layout
   (`--si-sorters`, cached in out/reports/vq_cae/).
-- **Sorting on reconstructions**: the HDBSCAN sorter reaches 95 % (si) / 99 % (si_lin) on the original
-  waveforms, more than SpikeInterface's tridesclous2 / spykingcircus2 on the same recordings, but its density
+- **Sorting on reconstructions**: the HDBSCAN sorter sorts the original waveforms better than SpikeInterface's
+  tridesclous2 / spykingcircus2 on the same recordings (claims above), but its density
   clusters move when a codec changes the spread of the waveforms (every codec here, PCA included, loses many
   points at most rates): the sorter can fail, and it does.
 """

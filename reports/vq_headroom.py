@@ -24,9 +24,11 @@ STEPS = tuple(float(s) for s in 2.0 ** np.arange(-7.0, 0.01, 0.25))
 
 
 def _entropy(v) -> float:
-    _, c = np.unique(np.asarray(v), return_counts=True)
-    p = c / c.sum()
-    return float(-(p * np.log2(p)).sum())
+    """Empirical entropy (bits) of integer symbols of any sign."""
+    from neurocodec.quantize.entropy import empirical_entropy
+
+    v = np.asarray(v, np.int64)
+    return empirical_entropy(v - v.min()) if v.size else 0.0
 
 
 def _sndr(x, y) -> float:
