@@ -23,10 +23,11 @@ from cocotb.triggers import Event, FallingEdge, ReadOnly, RisingEdge, Timer, wit
 from cocotb.utils import get_sim_time
 
 
-def _config() -> dict:
+def _config(runner: str = "neurocodec.sim.runner") -> dict:
+    """The JSON configuration the runner wrote for this simulation (also read by tb_cae_layers.py)."""
     path = os.environ.get("NEUROCODEC_COSIM_CONFIG")
     if not path:
-        raise RuntimeError("NEUROCODEC_COSIM_CONFIG is not set: run this testbench through neurocodec.sim.runner")
+        raise RuntimeError(f"NEUROCODEC_COSIM_CONFIG is not set: run this testbench through {runner}")
     with open(path) as f:
         return json.load(f)
 

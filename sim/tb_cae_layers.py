@@ -9,8 +9,6 @@ out_ready high and records every output transfer of the original and of every mu
 whether the mutants' handshakes equal the original's. All layers run concurrently (one
 simulation). Configuration: the JSON file named by $NEUROCODEC_COSIM_CONFIG.
 """
-import json
-import os
 
 import cocotb
 import numpy as np
@@ -22,11 +20,7 @@ from neurocodec.sim import tb_cae_encoder as _enc_tb
 
 
 def _config() -> dict:
-    path = os.environ.get("NEUROCODEC_COSIM_CONFIG")
-    if not path:
-        raise RuntimeError("NEUROCODEC_COSIM_CONFIG is not set: run this testbench through neurocodec.sim.block")
-    with open(path) as f:
-        return json.load(f)
+    return _enc_tb._config("neurocodec.sim.block")
 
 
 def _signed(u: int, bits: int) -> int:
