@@ -518,14 +518,16 @@ def write_doc(results: dict, docs: Path, seconds: float, cmd: str) -> Path:
                       + f", {o['n_clusters']} clusters.", "", *_table(t), "", *_headroom_table(t)]
     from neurocodec import paths
 
-    hls = paths.stage_dir("hls", "vq_cae") / "csim_report.json"
-    if hls.is_file():
-        h = json.loads(hls.read_text())
-        src = json.loads((paths.model_dir("vq_cae") / "config.json").read_text()) if (
-            paths.model_dir("vq_cae") / "config.json").is_file() else {}
-        lines += [f"`make hls MODEL=vq_cae` (out/models/vq_cae = the si L=8 model, {src.get('spec', {}).get('stages', '?')} "
-                  f"stages): hls4ml C simulation of the encoder + stage-0 codeword search vs. the integer reference: "
-                  f"{h.get('mismatches')} index mismatches on {h.get('n_vectors')} spikes (bit_exact={h.get('bit_exact')}).", ""]
+    hls_lines = []
+    for name in ["vq_cae", *sorted(seen)]:  # `make hls MODEL=<name>` projects of the evaluated models
+        f = paths.stage_dir("hls", name) / "csim_report.json"
+        if f.is_file():
+            h = json.loads(f.read_text())
+            hls_lines.append(f"- `make hls MODEL={name}`: {h.get('mismatches')} index mismatches on "
+                             f"{h.get('n_vectors')} spikes (bit_exact={h.get('bit_exact')})")
+    if hls_lines:
+        lines += ["## Hardware encoder", "", "hls4ml C simulation of the encoder + stage-0 codeword search against the "
+                  "integer reference (out/models/vq_cae is the earlier si conv model with L=8):", "", *hls_lines, ""]
     missing = sorted({n for res in results.values() for n, _ in MODELS[res["family"]]} - set(seen))
     lines += ["## Notes and limits", "", *NOTES.strip().splitlines()]
     if missing:
