@@ -77,7 +77,8 @@ report-hw-all: setup
 
 # vq_cae versus PCA/DWT/CS (same bits) judged by SNDR and an HDBSCAN sorter, on SpikeInterface ground truth
 # (two probe layouts, three noise levels), our generator and the locust tetrode. Trains the missing models
-# (about 40 min each on a shared 2-core CPU), then about 40 min of evaluation; the datasets run in parallel.
+# (the recipes in reports/vq_cae.py; 10-20 min each on 2 cores), then about 45 min of evaluation; the datasets
+# run in parallel.
 report-vq: setup
 	($(PY) reports/vq_cae.py --data si --no-doc --duration 15 && \
 	 $(PY) reports/vq_cae.py --data si_lin --noise 5 --no-doc --duration 15) & p1=$$!; \
