@@ -21,6 +21,7 @@ agreement of the sorting of the reconstruction with the sorting of the original.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import time
@@ -293,18 +294,28 @@ def run_dataset(ds: str, duration_s: float, baselines: tuple, log, si_sorters: b
     return res
 
 
+@functools.lru_cache(maxsize=None)
+def _class_residual(fam: str):
+    """The class + residual estimate fitted once per family (same training spikes for every test set)."""
+    from vq_headroom import ClassResidual
+
+    from neurocodec.train.vq_training import fit_scale, training_windows
+
+    train, _ = training_windows(fam)
+    return ClassResidual(train, fit_scale(train))
+
+
 def si_headroom(ds: str, noise, duration_s: float, sp, rows, log) -> dict:
     """reports/vq_headroom.py on a SpikeInterface test set, at the payload bits of the vq_cae rows."""
     from vq_headroom import headroom
 
-    from neurocodec.train.vq_training import family, fit_scale, training_windows
+    from neurocodec.train.vq_training import family
 
     t0 = time.time()
     fam = family("si")
-    train, _ = training_windows("si")
     kw = dict(duration_s=duration_s, fs=fam["fs"], noise_level=float(noise), seed=fam["test_seed"], **DATASETS[ds]["gt"])
     budgets = sorted({round((r["bits"] - r["time_bits"]) / len(sp), 2) for r in rows if r["method"] == "vq_cae"})
-    h = headroom(sp, kw, train, fit_scale(train), budgets)
+    h = headroom(sp, kw, _class_residual("si"), budgets)
     log(f"[{ds}] noise {noise}: headroom: noise-free {h['noise_free_sndr_db']:.2f} dB ({time.time() - t0:.0f} s)")
     return h
 

@@ -78,12 +78,11 @@ class ClassResidual:
         """(payload bits per spike, SNDR dB, parameters) of every (components, step) point."""
         from neurocodec.metrics.baselines import quantize
         from neurocodec.quantize.entropy import coefficient_rate_estimate
-        from neurocodec.train.vq_training import block_exponents
 
         x = np.asarray(x, np.float64)
         n = len(x)
         xn, e = self._norm(x)
-        g = (self.scale * 2.0 ** block_exponents(x, self.scale))[:, None]
+        g = (self.scale * 2.0**e)[:, None]
         k = self.km.predict(xn)
         base = self.km.cluster_centers_[k]
         side = _entropy(k) + _entropy(e)
@@ -104,12 +103,11 @@ def envelope_at(points, budget: float):
     return max(ok, key=lambda p: p[1]) if ok else None
 
 
-def headroom(spikes, gt_kwargs: dict, train_windows, scale: float, payload_budgets) -> dict:
+def headroom(spikes, gt_kwargs: dict, class_residual: ClassResidual, payload_budgets) -> dict:
     """{"noise_free_sndr_db", "class_residual": [{"payload_bits", "sndr_db", "bits", "params"}]}."""
     x = np.asarray(spikes.waveforms, np.float64)
     clean = noise_free_windows(gt_kwargs, spikes)
-    cr = ClassResidual(train_windows, scale)
-    pts = cr.curve(x)
+    pts = class_residual.curve(x)
     rows = []
     for b in payload_budgets:
         best = envelope_at(pts, float(b))
