@@ -28,7 +28,9 @@ fake-quantized to the latent's [act] format (so codewords are exactly what hardw
 
 Encoder kind ``transform`` (``VqCaeSpec.encoder``): one full-window convolution (kernel =
 stride = window, i.e. a learned block transform of the whole spike: window x channels -> D,
-window * channels * D MACs) -> [acc] -> [act]; z is one vector of dimension D (L = 1). Training
+window * channels * D MACs) -> [acc] -> [act]; z is one vector of dimension D (L = 1). ``split``
+(either encoder): each output vector is D * split channels cut into split vectors of dimension D
+(a product of vector quantizers; L = positions x split). Training
 starts it from the principal components of the training spikes (and the decoder's linear path
 from their synthesis), so the learned codec starts where PCA is and fine-tunes from there.
 
@@ -129,7 +131,7 @@ class VqCaeSpec:
 
     @property
     def decoder_ups(self) -> int:
-        """Upsampling stages of the decoder (latent_length * 2**ups >= window)."""
+        """Upsampling stages of the decoder (positions * 2**ups >= window)."""
         return self.n_down if self.encoder == "conv" else max(0, math.ceil(math.log2(self.window)))
 
     @property
