@@ -35,8 +35,9 @@ ADC_BITS = 16
 
 # Training recipes (neurocodec train vq_cae arguments), run when the model folder is missing.
 # Low rates: the transform encoder (one full-window conv started from PCA) with a whole-vector
-# residual VQ (stage 1 = a shape class of the whole spike); middle and high rates: the conv encoder
-# with 8 latent positions (product of 8 residual VQs).
+# residual VQ (stage 1 = a shape class of the whole spike); middle and high rates (si): the same
+# encoder with its 64 outputs split into 4 interleaved sub-vectors of 16 (a product of residual VQs);
+# synthetic and locust keep their conv models there (recipes below).
 TRANSFORM = ["--encoder", "transform", "--codes", "256", "--decoder-filters", "128", "--decoder-blocks", "1",
              "--train-spikes", "62000", "--batch-size", "256", "--warmup-epochs", "4", "--epochs", "10",
              "--act-bits", "12", "--act-integer", "3"]
@@ -45,10 +46,7 @@ MODELS = {
     "si": [
         ("vq_cae_si_T32S4", ["--data", "si", "--latent-dim", "32", "--stages", "4", *TRANSFORM]),
         ("vq_cae_si_T64S8", ["--data", "si", "--latent-dim", "64", "--stages", "8", *TRANSFORM]),
-        ("vq_cae_si_L8D8S4", ["--data", "si", "--n-down", "3", "--latent-dim", "8", "--codes", "256", "--stages", "4",
-                              "--decoder-filters", "64", "--decoder-blocks", "2", "--train-spikes", "32000",
-                              "--batch-size", "256", "--warmup-epochs", "5", "--epochs", "7", "--act-bits", "12",
-                              "--act-integer", "3"]),
+        ("vq_cae_si_T16x4S8", ["--data", "si", "--latent-dim", "16", "--split", "4", "--stages", "8", *TRANSFORM]),
     ],
     "synthetic": [
         ("vq_cae_synthetic_T32S4", ["--data", "synthetic", "--latent-dim", "32", "--stages", "4", *TRANSFORM]),
@@ -61,7 +59,7 @@ MODELS = {
                                     *COMMON, "--train-spikes", "24000", "--warmup-epochs", "4", "--epochs", "6"]),
     ],
 }
-STAGES: dict = {"vq_cae_si_T64S8": range(5, 9)}  # rates evaluated per model (default: every stage count)
+STAGES: dict = {"vq_cae_si_T64S8": range(5, 9), "vq_cae_si_T16x4S8": range(2, 9)}  # rates evaluated per model (default: every stage count)
 # --smoke: tiny models and short recordings, to check the whole report path in a minute or two
 SMOKE = {fam: [(f"vq_cae_{fam}_smoke", ["--data", fam, "--n-down", "3", "--codes", "16", "--stages", "2",
                                         "--filters", "8", "--decoder-filters", "16", "--train-spikes", "1500",

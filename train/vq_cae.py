@@ -174,12 +174,18 @@ ENCODERS = ("conv", "transform")
 def init_transform_from_pca(encoder, decoder, x_train, spec: VqCaeSpec) -> None:
     """Start a ``transform`` vq_cae where PCA is: encoder kernel = the first D * split principal
     components of the (normalized) training windows, bias = -components @ mean (centred
-    latent); the decoder's linear path = their synthesis (+ mean) and its conv path's output
-    layer zero, so encoder + decoder start as PCA with D components."""
+    latent; interleaved over the sub-vectors when split > 1); the decoder's linear path = their
+    synthesis (+ mean) and its conv path's output layer zero, so encoder + decoder start as PCA
+    with D * split components."""
     x = np.asarray(x_train, np.float64).reshape(len(x_train), -1)
     mean = x.mean(axis=0)
     m = spec.latent_dim * spec.split
     comps = np.linalg.svd(x - mean, full_matrices=False)[2][:m]  # (D * split, window * channels)
+    # interleave: channel j*D + i of the latent (element i of sub-vector j) = component i*split + j,
+    # so every sub-vector holds every split-th component and the sub-vectors, which share one
+    # codebook per stage, have alike statistics (identity for split = 1)
+    c = np.arange(m)
+    comps = comps[(c % spec.latent_dim) * spec.split + c // spec.latent_dim]
     conv = encoder.get_layer("latent_conv")
     conv.set_weights([comps.T.reshape(spec.window, spec.channels, m).astype(np.float32),
                       (-comps @ mean).astype(np.float32)])
