@@ -593,11 +593,11 @@ NOTES = """
   column is what a codec adapting its codebook to the recording's own units could still take.
 - **Where vq_cae wins and where it does not**: at low rates the transform models' first stage is a class of
   the whole spike shape, which PCA's independent coefficients cannot exploit (compare the class + residual
-  estimate in the headroom tables). At middle and high rates both code mostly noise; a whole-vector residual
-  VQ gains less per stage than entropy-coded scalar coefficients, and the conv encoder (8 local latent
-  vectors) is, as an autoencoder, short of PCA with the same number of dimensions (its validation column in the
-  encoder table against the transform models'), so PCA (searched up to the number of components fitted) leads
-  there.
+  estimate in the headroom tables). At middle and high rates both code mostly noise: a whole-vector residual
+  VQ gains less per stage than entropy-coded scalar coefficients; the split transform model (si) comes close to
+  PCA there but its 64 dimensions and 8-bit weights fall behind PCA searched up to the number of components
+  fitted as the rate grows; the conv encoders (synthetic, locust: 8 or fewer local latent vectors) are, as
+  autoencoders, short of PCA with the same number of dimensions (validation column of the encoder table).
 - **Spike times** cost ~9-11 bits per spike; at CR 250 the whole budget is ~16 bits per spike, so the payload
   (gain + indices) gets ~5-7 bits.
 - **Hardware**: stage 0's search is the one `make hls MODEL=vq_cae` builds and checks bit-exactly (hls4ml C
