@@ -191,7 +191,7 @@ def extract_int_vq_encoder(encoder, vq, spec) -> IntVqEncoder:
         raise VqReferenceError("encoder does not end with the 'latent' convolution")
     cbs = codebook_to_int(np.asarray(vq.codebooks.numpy()), spec)  # (stages, K, D)
     codebook = cbs[0]
-    split = int(getattr(spec, "split", 1))
+    split = int(spec.split)
     if codebook.shape[1] * split != ops[-1].weights.shape[2]:
         raise VqReferenceError("codebook dimension x split differs from the latent channels")
     return IntVqEncoder(in_bits, in_frac, int(encoder.input_shape[1]), int(encoder.input_shape[2]), ops,

@@ -177,10 +177,11 @@ def init_transform_from_pca(encoder, decoder, x_train, spec: VqCaeSpec) -> None:
     latent; interleaved over the sub-vectors when split > 1); the decoder's linear path = their
     synthesis (+ mean) and its conv path's output layer zero, so encoder + decoder start as PCA
     with D * split components."""
-    x = np.asarray(x_train, np.float64).reshape(len(x_train), -1)
-    mean = x.mean(axis=0)
+    from neurocodec.metrics.baselines import PcaCodec
+
     m = spec.latent_dim * spec.split
-    comps = np.linalg.svd(x - mean, full_matrices=False)[2][:m]  # (D * split, window * channels)
+    pca = PcaCodec(m).fit(x_train)
+    mean, comps = pca.mean, pca.components  # (window * channels,), (D * split, window * channels)
     # interleave: channel j*D + i of the latent (element i of sub-vector j) = component i*split + j,
     # so every sub-vector holds every split-th component and the sub-vectors, which share one
     # codebook per stage, have alike statistics (identity for split = 1)
