@@ -107,10 +107,14 @@ _LOADED: dict = {}
 
 def loaded_model(loader, model_dir):
     """`loader(model_dir)` (a model-folder class: weights, integer reference, hash...), built once
-    per (loader, folder) and shared by every codec instance of that folder."""
+    per (loader, folder and the state of its files) and shared by every codec instance of that
+    folder; a file rewritten in the folder (retrained weights, a new prior) loads it anew."""
     from pathlib import Path
 
-    key = (loader, str(Path(model_dir).resolve()))
+    d = Path(model_dir).resolve()
+    files = tuple(sorted((f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in d.iterdir() if f.is_file())) \
+        if d.is_dir() else ()
+    key = (loader, str(d), files)
     if key not in _LOADED:
         _LOADED[key] = loader(model_dir)
     return _LOADED[key]

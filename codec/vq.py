@@ -6,13 +6,15 @@
 1. spike pipeline (neurocodec.signals.spikes): band-pass, MAD-threshold detection per group of
    ``spec.channels`` neighbouring channels, windows aligned on the negative peak;
 2. per spike a power-of-two gain exponent e (block floating point, side information), the
-   window divided by scale * 2**e, the bit-exact integer encoder + residual nearest-codeword
-   search (quantize.vq_reference), ``stages`` stages kept (the rate: one model, several rates);
+   window divided by scale * 2**e, the bit-exact integer encoder + residual codeword search
+   (quantize.vq_reference: greedy, the hardware's, or an M-best search of ``beam`` paths),
+   ``stages`` stages kept (the rate: one model, several rates);
 3. one container bitstream (codec.container: header with the model id and weights hash,
    checksum) whose payload holds, per channel group, the spike count and the adaptive
    arithmetic-coded spike times (inter-spike intervals), then the arithmetic-coded exponents and
    the codeword indices (one adaptive model per stage and latent position,
-   quantize.entropy.encode_indices).
+   quantize.entropy.encode_indices, started from the model's learned prior index_prior.npz when
+   the folder has one: the model hash in the header covers weights and prior).
 
 `decode` checks the bitstream, decodes the indices, sums the stages' codewords, runs the Keras
 decoder, rescales each window by its gain and pastes the spikes at their times on a zero
@@ -112,9 +114,15 @@ class _VqModel:
             raise NeurocodecError(f"{model_dir} is a float model; encoding needs the quantized vq_cae")
         import json
 
+        from neurocodec.train.vq_training import INDEX_PRIOR, load_index_prior
+
         self.ie = IntVqEncoder.from_dict(json.loads((model_dir / "int_encoder.json").read_text()))
         self.dir, self.name = model_dir, model_dir.name
+        self.prior = load_index_prior(model_dir, self.spec.stages, self.spec.latent_length, self.spec.num_codes)
         self.hash = container.file_hash(model_dir / "weights.h5")
+        if self.prior is not None:  # a bitstream names the weights and the entropy model it was coded with
+            self.hash = container.model_hash(np.frombuffer(self.hash, np.uint8),
+                                             np.frombuffer((model_dir / INDEX_PRIOR).read_bytes(), np.uint8))
         self.scale = float(self.cfg["scale_uv"])
         self.fs = float(self.cfg.get("data", {}).get("fs", 0.0))
 
@@ -125,22 +133,32 @@ def _model(model_dir) -> _VqModel:
 
 @register_codec
 class VqCaeCodec(RecordingCodec):
-    """vq_cae spike codec (see module docstring); ``stages`` residual stages are sent (None: all)."""
+    """vq_cae spike codec (see module docstring); ``stages`` residual stages are sent (None: all);
+    ``beam`` paths kept by the encoder's residual search (1: greedy, as the hardware; the
+    bitstream format and the decoder do not depend on it)."""
 
     codec_id = "vq_cae"
 
     def __init__(self, model_dir, stages: int | None = None, threshold: float = DEFAULT_THRESHOLD,
-                 units: str = "uV"):
+                 units: str = "uV", beam: int = 1):
         self.model_dir = str(model_dir)
         self._m = _model(model_dir)
         self.stages = self._m.spec.stages if stages is None else int(stages)
         if not 1 <= self.stages <= self._m.spec.stages:
             raise NeurocodecError(f"{self._m.name} has {self._m.spec.stages} VQ stages, {stages} requested")
+        self.beam = int(beam)
+        if self.beam < 1:
+            raise NeurocodecError(f"beam width must be >= 1, got {beam}")
         self.threshold = float(threshold)
         self.units = units
 
     def _config(self) -> dict:
-        return {"model_dir": self.model_dir, "stages": self.stages, "threshold": self.threshold, "units": self.units}
+        return {"model_dir": self.model_dir, "stages": self.stages, "threshold": self.threshold, "units": self.units,
+                "beam": self.beam}
+
+    def _prior(self, stages: int):
+        p = self._m.prior
+        return None if p is None else p[:stages].reshape(stages * self._m.spec.latent_length, -1)
 
     @classmethod
     def from_model_dir(cls, model_dir) -> "VqCaeCodec":
@@ -188,9 +206,10 @@ class VqCaeCodec(RecordingCodec):
         head = struct.pack("<HHI", self.stages, n_groups, len(w)) + encode_times_per_group(times, group, n_groups)
         if len(w):
             x, e = normalize(w, self._m.scale)
-            _, idx = encode_int_rvq(quantize_input(x, self._m.ie), self._m.ie, self.stages)
+            _, idx = encode_int_rvq(quantize_input(x, self._m.ie), self._m.ie, self.stages, beam=self.beam)
             body = (pack_stream(encode_indices((e - E_MIN)[:, None], E_MAX - E_MIN + 1))
-                    + pack_stream(encode_indices(idx.reshape(len(w), -1), spec.num_codes)))
+                    + pack_stream(encode_indices(idx.reshape(len(w), -1), spec.num_codes,
+                                                 prior=self._prior(self.stages))))
         else:
             body = b""
         return container.Bitstream(
@@ -230,7 +249,8 @@ class VqCaeCodec(RecordingCodec):
         if n:
             try:
                 e = decode_indices(r.stream(n, "exponents"), n, 1, E_MAX - E_MIN + 1)[:, 0] + E_MIN
-                idx = decode_indices(r.stream(n * stages * length, "indices"), n, stages * length, spec.num_codes)
+                idx = decode_indices(r.stream(n * stages * length, "indices"), n, stages * length, spec.num_codes,
+                                     prior=self._prior(stages))
             except BitstreamError:
                 raise
             except NeurocodecError as exc:

@@ -51,11 +51,13 @@ class EntropyCodingError(NeurocodecError):
 class AdaptiveModel:
     """Adaptive frequency table over ``size`` symbols with a Fenwick tree for O(log K) updates.
 
-    Every symbol starts with count 1; coding a symbol adds ``increment`` to its count; when the
-    total reaches ``max_total`` all counts are halved (rounding up, so none becomes zero).
+    Every symbol starts with count 1, or with its count in ``counts`` (a learned prior: integers
+    >= 1 whose sum stays below ``max_total - increment``); coding a symbol adds ``increment`` to its
+    count; when the total reaches ``max_total`` all counts are halved (rounding up, so none
+    becomes zero).
     """
 
-    def __init__(self, size: int, increment: int = 24, max_total: int = _MAX_TOTAL):
+    def __init__(self, size: int, increment: int = 24, max_total: int = _MAX_TOTAL, counts=None):
         if size < 1:
             raise EntropyCodingError(f"alphabet size must be >= 1, got {size}")
         if size + increment >= max_total:
@@ -63,7 +65,16 @@ class AdaptiveModel:
         self.size = int(size)
         self.increment = int(increment)
         self.max_total = int(max_total)
-        self.counts = [1] * self.size
+        if counts is None:
+            self.counts = [1] * self.size
+        else:
+            c = np.asarray(counts)
+            if c.shape != (self.size,) or c.dtype.kind not in "iu" or (c.size and c.min() < 1):
+                raise EntropyCodingError(f"initial counts must be {self.size} integers >= 1")
+            if int(c.sum()) + increment >= max_total:
+                raise EntropyCodingError(f"initial counts sum to {int(c.sum())}, above the model's limit "
+                                         f"{max_total - increment}")
+            self.counts = [int(v) for v in c]
         self._rebuild()
 
     def _rebuild(self):
@@ -384,11 +395,24 @@ def _check_indices(indices, alphabet_size: int) -> np.ndarray:
     return idx.astype(np.int64, copy=False)
 
 
-def encode_indices(indices, alphabet_size: int, per_position: bool = True) -> EncodedStream:
-    """Arithmetic-code (n, L) indices row by row; one adaptive model per column if per_position."""
+def _models(alphabet_size: int, length: int, per_position: bool, prior) -> list:
+    """The adaptive models of encode_indices / decode_indices; ``prior`` (length, K) initial counts."""
+    m = length if per_position else 1
+    if prior is None:
+        return [AdaptiveModel(alphabet_size) for _ in range(m)]
+    prior = np.asarray(prior)
+    if prior.shape != (m, alphabet_size):
+        raise EntropyCodingError(f"index prior of shape {prior.shape}, the stream needs ({m}, {alphabet_size})")
+    return [AdaptiveModel(alphabet_size, counts=prior[j]) for j in range(m)]
+
+
+def encode_indices(indices, alphabet_size: int, per_position: bool = True, prior=None) -> EncodedStream:
+    """Arithmetic-code (n, L) indices row by row; one adaptive model per column if per_position.
+    ``prior``: (L, K) integer initial counts of the models (a learned entropy model the decoder
+    holds too; None: every symbol starts at count 1)."""
     idx = _check_indices(indices, alphabet_size)
     n, length = idx.shape
-    models = [AdaptiveModel(alphabet_size) for _ in range(length if per_position else 1)]
+    models = _models(alphabet_size, length, per_position, prior)
     enc = ArithmeticEncoder()
     for row in idx.tolist():
         for j, s in enumerate(row):
@@ -398,14 +422,15 @@ def encode_indices(indices, alphabet_size: int, per_position: bool = True) -> En
 
 
 def decode_indices(stream, n: int, length: int, alphabet_size: int,
-                   per_position: bool = True) -> np.ndarray:
-    """(n, length) indices from an `EncodedStream` (or its `to_bytes()`); exactly n * length symbols."""
+                   per_position: bool = True, prior=None) -> np.ndarray:
+    """(n, length) indices from an `EncodedStream` (or its `to_bytes()`); exactly n * length symbols.
+    ``prior`` must be the encoder's."""
     n, length = _count("n", n), _count("length", length)
     alphabet_size = _count("alphabet_size", alphabet_size)
     if alphabet_size < 1:
         raise EntropyCodingError("alphabet size must be >= 1")
     stream = _as_stream(stream).check(n * length)
-    models = [AdaptiveModel(alphabet_size) for _ in range(length if per_position else 1)]
+    models = _models(alphabet_size, length, per_position, prior)
     dec = ArithmeticDecoder(stream.data, stream.n_bits)
     out = np.empty((n, length), np.int64)
     for i in range(n):

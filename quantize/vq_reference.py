@@ -283,35 +283,70 @@ def encode_int(codes, enc: IntVqEncoder, batch: int = 4096) -> tuple[np.ndarray,
     return np.concatenate(zs), np.concatenate(ids)
 
 
+def rvq_search_int(z, books, stages: int, beam: int = 1) -> np.ndarray:
+    """Residual-VQ search of integer latent vectors z (N, D) in ``books[:stages]``: (N, stages).
+
+    beam = 1: greedy (stage s takes the codeword nearest to r_s = z - sum_{t<s} c_t[idx_t], lowest
+    index on ties; the hardware's search). beam = B > 1: M-best search: after every stage the B
+    partial paths of lowest squared residual ||r_s - c||^2 are kept (ties: the earlier path, then
+    the lower codeword index) and the last stage takes the best; exact integers throughout."""
+    z = np.asarray(z, np.int64)
+    beam = int(beam)
+    if beam < 1:
+        raise VqReferenceError(f"beam width must be >= 1, got {beam}")
+    if beam == 1:
+        r, out = z, []
+        for s in range(stages):
+            cb = np.asarray(books[s], np.int64)
+            idx = argmin_lowest(np.sum(cb * cb, axis=1) - 2 * (r @ cb.T))
+            out.append(idx)
+            r = r - cb[idx]
+        return np.stack(out, axis=1) if out else np.zeros((len(z), 0), np.int64)
+    n = len(z)
+    res = z[:, None, :]  # (N, b, D): residual of each kept path
+    err = np.sum(res * res, axis=-1)  # (N, b)
+    paths = np.zeros((n, 1, 0), np.int64)
+    for s in range(stages):
+        cb = np.asarray(books[s], np.int64)
+        k = len(cb)
+        d = err[..., None] + np.sum(cb * cb, axis=1)[None, None] - 2 * (res @ cb.T)  # (N, b, K)
+        keep = beam if s < stages - 1 else 1
+        sel = np.argsort(d.reshape(n, -1), axis=1, kind="stable")[:, :keep]
+        bi, ki = sel // k, sel % k
+        paths = np.concatenate([np.take_along_axis(paths, bi[..., None], 1), ki[..., None]], axis=-1)
+        res = np.take_along_axis(res, bi[..., None], 1) - cb[ki]
+        err = np.take_along_axis(d.reshape(n, -1), sel, 1)
+    return paths[:, 0, :]
+
+
 def encode_int_rvq(codes, enc: IntVqEncoder, stages: int | None = None,
-                   batch: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+                   batch: int = 4096, beam: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Residual search: (latent codes (n, L, D), indices (n, stages, L)). Stage 0 is exactly
     `encode_int`'s search; stage s searches r_s = z - sum_{t<s} c_t[idx_t] (integers on the
-    latent grid, one more integer bit per stage) in its own codebook, lowest index on ties."""
+    latent grid, one more integer bit per stage) in its own codebook, lowest index on ties.
+    ``beam`` > 1 keeps that many partial paths per latent vector (`rvq_search_int`)."""
     n_st = enc.stages if stages is None else int(stages)
     if not 1 <= n_st <= enc.stages:
         raise VqReferenceError(f"the encoder has {enc.stages} VQ stages, {stages} requested")
     books = [enc.codebook] + ([] if enc.residual_codebooks is None else list(enc.residual_codebooks))
     codes = np.asarray(codes)
+    if beam > 1:  # the (vectors, beam, K) distance table bounds the batch
+        batch = max(16, min(batch, (1 << 21) // (int(beam) * enc.num_codes * max(1, enc.split))))
     zs, ids = [], []
     for i in range(0, max(1, len(codes)), batch):
         z = encoder_int(codes[i: i + batch], enc)
-        r = z.astype(np.int64)
-        out = []
-        for s in range(n_st):
-            cb = np.asarray(books[s], np.int64)
-            idx = argmin_lowest(np.sum(cb * cb, axis=1) - 2 * (r @ cb.T))
-            out.append(idx)
-            r = r - cb[idx]
+        nz, length, d = z.shape
+        idx = rvq_search_int(z.reshape(nz * length, d), books, n_st, beam)
         zs.append(z)
-        ids.append(np.stack(out, axis=1))
+        ids.append(idx.reshape(nz, length, n_st).transpose(0, 2, 1))
     return np.concatenate(zs), np.concatenate(ids)
 
 
-def encoder_cost(enc: IntVqEncoder, stages: int | None = None) -> dict:
+def encoder_cost(enc: IntVqEncoder, stages: int | None = None, beam: int = 1) -> dict:
     """Hardware size of the encoder + search per spike: multiply-accumulates (convolutions and
-    the ``stages`` codeword searches, D MACs per codeword) and parameter bits (weights, biases,
-    codebooks at their register widths)."""
+    the ``stages`` codeword searches, D MACs per codeword and kept path; a beam of B keeps
+    min(B, K**s) paths into stage s) and parameter bits (weights, biases, codebooks at their
+    register widths)."""
     n_st = enc.stages if stages is None else int(stages)
     length, macs, bits = enc.window, 0, 0
     lengths = {"input": enc.window}
@@ -328,11 +363,13 @@ def encoder_cost(enc: IntVqEncoder, stages: int | None = None) -> dict:
         bits += op.weights.size * w_bits + op.bias.size * int(op.acc_bits)
     lat_len, d = length * enc.split, enc.ops[-1].weights.shape[2] // enc.split
     code_bits = enc.ops[-1].out_bits
-    macs_search = n_st * lat_len * enc.num_codes * d
+    paths = sum(min(int(beam), enc.num_codes ** s) for s in range(n_st))
+    macs_search = paths * lat_len * enc.num_codes * d
     bits_codebooks = n_st * enc.num_codes * d * code_bits
     return {"macs_encoder": int(macs), "macs_search": int(macs_search), "macs_total": int(macs + macs_search),
             "param_bits_encoder": int(bits), "param_bits_codebooks": int(bits_codebooks),
-            "param_bits_total": int(bits + bits_codebooks), "latent_length": int(lat_len), "stages": n_st}
+            "param_bits_total": int(bits + bits_codebooks), "latent_length": int(lat_len), "stages": n_st,
+            "beam": int(beam)}
 
 
 # ----------------------------------------------------------------------------- HLS project

@@ -85,6 +85,7 @@ DATASETS = {
                        "with the sorting of the original (clusters matched one-to-one)."},
 }
 SI_SORTERS = ("tridesclous2", "spykingcircus2")
+BEAM = 8  # paths kept by the encoder's residual search (M-best); greedy (beam 1) is reported beside it
 PCA_COMPONENTS = 128  # principal components fitted (the search picks 1..128): PCA never runs out of dimensions
 
 
@@ -156,6 +157,9 @@ def ensure_model(name: str, args: list[str], log) -> Path:
         if vq_training.main([*args, "--name", name]) != 0:
             raise RuntimeError(f"training {name} failed")
         log(f"trained {name} ({time.time() - t0:.0f} s)")
+    if not (mdir / vq_training.INDEX_PRIOR).is_file():  # models trained before the learned index prior
+        vq_training.write_index_prior(mdir)
+        log(f"{name}: wrote its learned index prior")
     return mdir
 
 
@@ -228,7 +232,8 @@ def run_dataset(ds: str, duration_s: float, baselines: tuple, log, si_sorters: b
         ie, spec = c._m.ie, c._m.spec
         hist = json.loads((mdir / "history.json").read_text()) if (mdir / "history.json").is_file() else {}
         met = json.loads((mdir / "metrics.json").read_text()) if (mdir / "metrics.json").is_file() else {}
-        res["models"][name] = {"spec": spec.to_dict(), "cost": {s: encoder_cost(ie, s) for s in range(1, spec.stages + 1)},
+        res["models"][name] = {"spec": spec.to_dict(), "cost": {s: encoder_cost(ie, s, BEAM) for s in range(1, spec.stages + 1)},
+                               "cost_greedy": {s: encoder_cost(ie, s) for s in range(1, spec.stages + 1)},
                                "train_seconds": met.get("train_seconds"), "n_train": met.get("n_train"),
                                "epochs": len(hist.get("loss", [])), "warmup_epochs": len(hist.get("warmup_loss", [])),
                                "val_sndr_db_per_stages": met.get("val_sndr_db_per_stages")}
@@ -245,7 +250,11 @@ def run_dataset(ds: str, duration_s: float, baselines: tuple, log, si_sorters: b
         for name, mdir in models:
             for n_st in STAGES.get(name, range(1, VqCaeCodec(mdir).stages + 1)):
                 t1 = time.time()
-                codec = VqCaeCodec(mdir, stages=n_st)
+                greedy = VqCaeCodec(mdir, stages=n_st)  # the hardware's search
+                g = greedy.decode_spikes(greedy.encode_spikes(sp, n_ch, n_samples))
+                grec = np.empty_like(g["waveforms"])
+                grec[order] = g["waveforms"]
+                codec = VqCaeCodec(mdir, stages=n_st, beam=BEAM)
                 blob = codec.encode_spikes(sp, n_ch, n_samples)
                 d = codec.decode_spikes(blob)
                 if not np.array_equal(d["times"], sp.times[order]):
@@ -254,10 +263,13 @@ def run_dataset(ds: str, duration_s: float, baselines: tuple, log, si_sorters: b
                 rec[order] = d["waveforms"]
                 total, tbits = d["bits"]["total"], d["bits"]["times"]
                 spec = codec._m.spec
-                cfg = f"{name}: L={spec.latent_length}, D={spec.latent_dim}, K={spec.num_codes}, stages {n_st}/{spec.stages}"
-                rows = [{"method": "vq_cae", "config": cfg, "model": name, "stages": n_st, "bits": total,
+                cfg = (f"{name}: L={spec.latent_length}, D={spec.latent_dim}, K={spec.num_codes}, stages {n_st}/"
+                       f"{spec.stages}, beam {BEAM}")
+                rows = [{"method": "vq_cae", "config": cfg, "model": name, "stages": n_st, "beam": BEAM, "bits": total,
                          "time_bits": tbits, "cr": raw / total, "cr_payload": raw / (total - tbits),
-                         **quality(sp.waveforms, rec), **sorter.score(rec)}]
+                         **quality(sp.waveforms, rec), **sorter.score(rec),
+                         "greedy": {"bits": g["bits"]["total"], "cr": raw / g["bits"]["total"],
+                                    **quality(sp.waveforms, grec)}}]
                 for b in baselines:
                     if b == "CS" and not cs_all_noise and noise != fam["default_noise"]:
                         continue  # the slowest and weakest baseline: default noise only (CPU budget)
@@ -420,8 +432,9 @@ def write_figure(results: dict, path: Path) -> None:
 
 
 def _table(t: dict) -> list[str]:
-    lines = ["| method | config | CR | CR payload | bits/spike | SNDR dB | corr | sort acc % (orig - recon) | SI acc % |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| method | config | CR | CR payload | bits/spike | SNDR dB | corr | sort acc % (orig - recon) | SI acc % "
+             "| greedy search: CR, SNDR dB |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     o = t["original_sorting"]["sort_acc"]
     groups: dict = {}
     for r in t["rows"]:
@@ -432,7 +445,8 @@ def _table(t: dict) -> list[str]:
             si = "" if r.get("si_acc") is None else f"{100 * r['si_acc']:.1f}"
             lines.append(f"| {r['method']} | {r['config']} | {r['cr']:.1f} | {r['cr_payload']:.1f} | "
                          f"{r['bits'] / t['n_spikes']:.1f} | {r['sndr_db']:.2f} | {r['corr']:.3f} | "
-                         f"{100 * r['sort_acc']:.1f} ({100 * (o - r['sort_acc']):+.1f}) | {si} |")
+                         f"{100 * r['sort_acc']:.1f} ({100 * (o - r['sort_acc']):+.1f}) | {si} | "
+                         + (f"{r['greedy']['cr']:.1f}, {r['greedy']['sndr_db']:.2f} |" if r.get("greedy") else " |"))
     return lines
 
 
@@ -479,7 +493,8 @@ def write_doc(results: dict, docs: Path, seconds: float, cmd: str) -> Path:
         for t in res["tests"].values():
             for r in t["rows"]:
                 rows.append({**{k: r[k] for k in keys}, "si_acc": r.get("si_acc"), "bits": r["bits"],
-                             "time_bits": r["time_bits"], "n_spikes": t["n_spikes"], "group": r["group"]})
+                             "time_bits": r["time_bits"], "n_spikes": t["n_spikes"], "group": r["group"],
+                             **({"beam": r["beam"], "greedy": r["greedy"]} if "greedy" in r else {})})
     write_json_atomic(docs / "vq_cae.json", {"rows": rows, "si_sorters": {ds: r.get("si_sorters") for ds, r in
                                                                          results.items() if r.get("si_sorters")},
                                              "models": {ds: r["models"] for ds, r in results.items()},
@@ -488,11 +503,11 @@ def write_doc(results: dict, docs: Path, seconds: float, cmd: str) -> Path:
     lines = ["# vq_cae: spike compression with a residual vector-quantized autoencoder", "",
              f"Generated by `{cmd}` ({seconds / 60:.0f} min of report time, plus model training); every number "
              "below is measured from real bitstreams, none is edited. Machine-readable: `vq_cae.json`.", "",
-             "## What is measured", "", *METHOD.format(pca=PCA_COMPONENTS).strip().splitlines(), "", "## Claims (targets of issue 12)", "",
+             "## What is measured", "", *METHOD.format(pca=PCA_COMPONENTS, beam=BEAM).strip().splitlines(), "", "## Claims (targets of issue 12)", "",
              *claims(results), "", "![SNDR and sorting versus CR at the default noise](vq_cae_sndr_cr.png)", "",
              "## Encoders (hardware size per spike)", "",
-             "| model | stages sent | latent L x D | K | MACs / spike (encoder + search) | parameter bits (weights + codebooks) | validation SNDR dB (all noise levels) | train spikes | epochs (warm-up + VQ) | train time |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             f"| model | stages sent | latent L x D | K | MACs / spike (encoder + search, beam {BEAM}) | search MACs, greedy | parameter bits (weights + codebooks) | validation SNDR dB (all noise levels) | train spikes | epochs (warm-up + VQ) | train time |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     seen = set()
     for res in results.values():
         for name, m in res["models"].items():
@@ -502,7 +517,9 @@ def write_doc(results: dict, docs: Path, seconds: float, cmd: str) -> Path:
             sp = m["spec"]
             for s, c in m["cost"].items():
                 lines.append(f"| {name} | {s} | {c['latent_length']} x {sp['latent_dim']} | {sp['num_codes']} | "
-                             f"{c['macs_encoder']} + {c['macs_search']} | {c['param_bits_encoder']} + "
+                             f"{c['macs_encoder']} + {c['macs_search']} | "
+                             f"{(m.get('cost_greedy') or {}).get(s, {}).get('macs_search', '')} | "
+                             f"{c['param_bits_encoder']} + "
                              f"{c['param_bits_codebooks']} | "
                              f"{(m.get('val_sndr_db_per_stages') or {}).get(str(s), float('nan')):.2f} | "
                              f"{m.get('n_train')} | {m.get('warmup_epochs')} + "
@@ -558,9 +575,12 @@ METHOD = """
   principal components and fine-tuned with the quantizer, latent = one vector, so stage 1 picks a shape class
   of the whole spike) or the **conv** encoder (stem + strided residual stages, latent = L vectors); a **residual
   vector quantizer** (stage s codes the residual of stages < s, K codewords each, trained with quantizer
-  dropout so that one model decodes at every number of stages: the rate control), indices coded by an adaptive
-  arithmetic coder with one adaptive model per (stage, latent position); the receiver sums the stages'
-  codewords and runs a float residual 1-D conv decoder.
+  dropout so that one model decodes at every number of stages: the rate control), searched by an M-best
+  **beam** of {beam} paths per latent vector (`rvq_search_int`; the greedy search, the hardware's stage-0 search
+  repeated per stage, is the last column of the tables), indices coded by an adaptive arithmetic coder with one
+  adaptive model per (stage, latent position) started from the model's **learned prior** (`index_prior.npz`:
+  codeword frequencies on the training spikes, weighted as K coded symbols; covered by the model hash in the
+  header); the receiver sums the stages' codewords and runs a float residual 1-D conv decoder.
 - **Bits**: raw = window x channels x 16-bit ADC per spike. `CR` = raw / every byte of the bitstream
   (container header with model id, weights hash and CRC, spike times as adaptive Exp-Golomb coded intervals,
   gain exponents, indices). `CR payload` = raw / (bitstream - spike-time bits).
@@ -604,7 +624,9 @@ NOTES = """
 - **Hardware**: stage 0's search is the one `make hls MODEL=vq_cae` builds and checks bit-exactly (hls4ml C
   simulation vs. the integer reference); the residual stages are specified bit-exactly in the integer reference
   (`encode_int_rvq`: integer subtraction on the latent grid, one more search per stage) but not yet in the HLS
-  project. MACs and parameter bits per spike are in the encoder table above.
+  project, nor is the beam (it keeps B partial paths per vector: B times the search MACs of every stage after
+  the first, plus a B-smallest selection over B x K distances). MACs and parameter bits per spike are in the
+  encoder table above, with the beam and greedy.
 - **Scaled down for the 2-core CPU**: test recordings of 15 s (SpikeInterface) and 20 s (our generator)
   instead of 40-60 s; training recipes of a few epochs (warm-up + VQ epochs in the encoder table) chosen from a
   handful of trial runs, no systematic hyper-parameter search; CS (the

@@ -170,3 +170,100 @@ def test_file_encode_decode_through_the_registry(model_dir, tmp_path):
     (tmp_path / "bad.ncdc").write_bytes((tmp_path / "rec.ncdc").read_bytes()[:-3])
     with pytest.raises(BitstreamError):
         decode_codes(out, tmp_path / "bad.ncdc")
+
+
+def test_beam_search_is_exact_m_best():
+    """rvq_search_int: beam 1 is the greedy search; a beam of K**(S-1) paths is exhaustive (the
+    brute-force optimum over all K**S codeword sequences); a beam of 4 beats greedy on average."""
+    import itertools
+
+    rng = np.random.default_rng(7)
+    k, d, st = 8, 3, 3
+    books = [rng.integers(-400 >> s, 400 >> s, (k, d)) for s in range(st)]
+    z = rng.integers(-500, 500, (3000, d))
+
+    def err(idx):
+        r = z.copy()
+        for s in range(idx.shape[1]):
+            r = r - books[s][idx[:, s]]
+        return np.sum(r * r, axis=1)
+
+    greedy = R.rvq_search_int(z, books, st, beam=1)
+    r, ref = z.copy(), []
+    for s in range(st):
+        i = np.argmin(np.sum((r[:, None, :] - books[s][None]) ** 2, axis=-1), axis=1)
+        ref.append(i)
+        r = r - books[s][i]
+    assert np.array_equal(greedy, np.stack(ref, 1))
+    full = R.rvq_search_int(z, books, st, beam=k ** (st - 1))
+    combos = np.array(list(itertools.product(range(k), repeat=st)))
+    best = np.min([err(np.repeat(c[None], len(z), 0)) for c in combos], axis=0)
+    assert np.array_equal(err(full), best)
+    e1, e4 = err(greedy), err(R.rvq_search_int(z, books, st, beam=4))
+    assert e4.mean() < 0.95 * e1.mean() and np.all(err(full) <= e1)
+    with pytest.raises(R.VqReferenceError):
+        R.rvq_search_int(z, books, st, beam=0)
+
+
+def test_entropy_prior_round_trip_and_saving():
+    from neurocodec.quantize.entropy import EntropyCodingError, decode_indices, encode_indices
+
+    rng = np.random.default_rng(3)
+    p = np.r_[np.full(4, 0.2), np.full(12, 0.2 / 12)]
+    idx = rng.choice(16, (300, 2), p=p)
+    prior = T.fit_index_prior(rng.choice(16, (5000, 1, 2), p=p), 16)[0]
+    plain, learned = encode_indices(idx, 16), encode_indices(idx, 16, prior=prior)
+    assert learned.n_bits < 0.97 * plain.n_bits
+    assert np.array_equal(decode_indices(learned, 300, 2, 16, prior=prior), idx)
+    try:  # another model: other symbols, or the stream's end check fails
+        assert not np.array_equal(decode_indices(learned, 300, 2, 16), idx)
+    except EntropyCodingError:
+        pass
+    with pytest.raises(EntropyCodingError):
+        encode_indices(idx, 16, prior=prior[:1])
+    with pytest.raises(EntropyCodingError):
+        encode_indices(idx, 16, prior=np.zeros((2, 16), np.int64))
+
+
+def test_codec_prior_is_part_of_the_model_and_beam_round_trips(model_dir, tmp_path):
+    import shutil
+
+    from neurocodec.codec.vq import VqCaeCodec
+
+    out, _, _ = model_dir
+    with_prior = tmp_path / "p" / out.name
+    shutil.copytree(out, with_prior)
+    xt, _ = _windows(1500, 4)
+    T.write_index_prior(with_prior, windows=256.0 * xt)
+    counts = np.load(with_prior / T.INDEX_PRIOR)["counts"]
+    assert counts.shape == (3, SPEC.latent_length, 16) and counts.min() >= 1
+    data = _recording()
+    plain, learned = VqCaeCodec(out, stages=3), VqCaeCodec(with_prior, stages=3)
+    assert plain._m.hash != learned._m.hash
+    blob = learned.encode(data)
+    check_codec(learned, data, n_flips=30)
+    with pytest.raises(BitstreamError):  # same model name and weights, another entropy model
+        plain.decode(blob)
+    # the beam changes the codewords chosen, not the format: indices decode to the reference's
+    det = learned.detect(data)
+    order = np.lexsort((det.times, det.group))
+    ie = learned._m.ie
+    x, _ = T.normalize(det.waveforms[order], learned._m.scale)
+    codes = R.quantize_input(x, ie)
+    z = R.encoder_int(codes, ie).astype(np.int64)
+    errs = []
+    for beam in (1, 8):
+        c = VqCaeCodec(with_prior, stages=3, beam=beam)
+        assert c.get_config()["beam"] == beam
+        d = c.decode_spikes(c.encode(data))
+        assert np.array_equal(d["indices"], R.encode_int_rvq(codes, ie, 3, beam=beam)[1])
+        books = [ie.codebook, *ie.residual_codebooks]
+        r = z - sum(np.asarray(books[s])[d["indices"][:, s]] for s in range(3))
+        errs.append(np.sum(r.astype(float) ** 2))
+    assert errs[1] < errs[0], errs
+    assert R.encoder_cost(ie, 3, beam=8)["macs_search"] == (1 + 8 + 8) * SPEC.latent_length * 16 * 4
+    np.savez(with_prior / T.INDEX_PRIOR, counts=counts[:2])
+    with pytest.raises(NeurocodecError, match="index prior"):
+        VqCaeCodec(with_prior)
+    with pytest.raises(NeurocodecError):
+        VqCaeCodec(out, beam=0)

@@ -14,7 +14,8 @@ from the training spikes (no per-spike side information). Loss: mean over spikes
 
 Model folder (paths.model_dir(name)): config.json, weights.h5, history.json, metrics.json,
 int_encoder.json (quantize.vq_reference), test_vectors.npz (input_codes (n, window, channels),
-latent_codes (n, L, D), indices (n, L) from validation spikes).
+latent_codes (n, L, D), indices (n, L) from validation spikes), index_prior.npz (the learned
+entropy model of the codeword indices, `write_index_prior`).
 """
 from __future__ import annotations
 
@@ -380,6 +381,66 @@ def load_model(model_dir):
     return {"autoencoder": auto, "encoder": enc, "vq": vq, "decoder": dec}, spec, cfg
 
 
+INDEX_PRIOR = "index_prior.npz"
+PRIOR_STRENGTH = 1.0  # the prior weighs as much as K coded symbols of the adaptive model
+PRIOR_SPIKES = 40000
+
+
+def fit_index_prior(indices, num_codes: int, strength: float = PRIOR_STRENGTH, increment: int = 24) -> np.ndarray:
+    """Initial counts (stages, L, K) of the adaptive index models from training indices (n, stages, L):
+    1 + round(p_k * strength * increment * K), p_k the codeword frequency per stage and position."""
+    idx = np.asarray(indices, np.int64)
+    n, st, length = idx.shape
+    counts = np.zeros((st, length, num_codes), np.int64)
+    for s in range(st):
+        for j in range(length):
+            counts[s, j] = np.bincount(idx[:, s, j], minlength=num_codes)
+    p = counts / max(n, 1)
+    return (1 + np.round(p * strength * increment * num_codes)).astype(np.int64)
+
+
+def write_index_prior(model_dir, windows=None, n_spikes: int = PRIOR_SPIKES,
+                      strength: float = PRIOR_STRENGTH) -> Path:
+    """Fit the learned entropy model of a model folder's indices on training spike windows (uV;
+    default: its family's training spikes), coded by the greedy search of the integer encoder at
+    every stage, and write index_prior.npz. The file is part of the model: the codec's model hash
+    covers it."""
+    from neurocodec.files import savez_atomic
+    from neurocodec.quantize.vq_reference import IntVqEncoder, encode_int_rvq, quantize_input
+
+    model_dir = Path(model_dir)
+    cfg = json.loads((model_dir / "config.json").read_text())
+    ie = IntVqEncoder.from_dict(json.loads((model_dir / "int_encoder.json").read_text()))
+    train = training_windows(cfg["data"]["family"])[0] if windows is None else np.asarray(windows)
+    train = train[np.sort(np.random.default_rng(0).choice(len(train), min(n_spikes, len(train)), replace=False))]
+    x, _ = normalize(train, float(cfg["scale_uv"]))
+    _, idx = encode_int_rvq(quantize_input(x, ie), ie, ie.stages)
+    counts = fit_index_prior(idx, ie.num_codes, strength)
+    return savez_atomic(model_dir / INDEX_PRIOR, counts=counts, n_spikes=np.int64(len(train)),
+                        strength=np.float64(strength))
+
+
+def load_index_prior(model_dir, stages: int, length: int, num_codes: int) -> np.ndarray | None:
+    """The (stages, L, K) initial counts of index_prior.npz, or None without one; a file of another
+    shape or with counts the coder cannot take is an error naming it."""
+    from neurocodec.quantize.entropy import _MAX_TOTAL
+
+    path = Path(model_dir) / INDEX_PRIOR
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path) as f:
+            counts = np.asarray(f["counts"])
+    except Exception as exc:  # noqa: BLE001 (any unreadable file)
+        raise VqTrainingError(f"{path}: unreadable index prior ({exc})") from None
+    if counts.shape != (stages, length, num_codes) or counts.dtype.kind not in "iu":
+        raise VqTrainingError(f"{path}: index prior of shape {counts.shape} ({counts.dtype}), the model needs "
+                              f"integer counts ({stages}, {length}, {num_codes})")
+    if counts.min() < 1 or counts.sum(axis=-1).max() >= _MAX_TOTAL // 2:
+        raise VqTrainingError(f"{path}: index prior counts outside [1, {_MAX_TOTAL // 2}) per model")
+    return counts.astype(np.int64)
+
+
 # ----------------------------------------------------------------------------- CLI
 
 
@@ -459,6 +520,8 @@ def main(argv=None) -> int:
     name = args.name
     out = save_model(paths.model_dir(name), models, spec, scale, {"family": args.data, **{
         k: (list(v) if isinstance(v, tuple) else v) for k, v in fam.items()}}, history, metrics, xv)
+    if spec.quant is not None:
+        write_index_prior(out, train)
     print(f"vq_cae: {name}: validation SNDR {metrics['val_sndr_db']:.2f} dB "
           f"{metrics.get('val_sndr_db_per_stages', '')} -> {out}")
     return 0
@@ -470,6 +533,9 @@ __all__ = [
     "VqTrainingError",
     "decode_indices",
     "fit_scale",
+    "fit_index_prior",
+    "write_index_prior",
+    "load_index_prior",
     "load_model",
     "load_spikes",
     "main",
