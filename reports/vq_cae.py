@@ -35,32 +35,36 @@ ADC_BITS = 16
 
 # Training recipes (neurocodec train vq_cae arguments), run when the model folder is missing.
 # Low rates: the transform encoder (one full-window conv started from PCA) with a whole-vector
-# residual VQ (stage 1 = a shape class of the whole spike); middle and high rates (si): the same
-# encoder with its 64 outputs split into 4 interleaved sub-vectors of 16 (a product of residual VQs);
-# locust keeps its conv model there.
+# residual VQ (stage 1 = a shape class of the whole spike); middle rates: the same encoder with its
+# 64 outputs split into 4 interleaved sub-vectors of 16 (a product of residual VQs); high rates:
+# 128 outputs in 8 sub-vectors of 16 with 10-bit weights (WIDE).
 TRANSFORM = ["--encoder", "transform", "--codes", "256", "--decoder-filters", "128", "--decoder-blocks", "1",
              "--train-spikes", "62000", "--batch-size", "256", "--warmup-epochs", "4", "--epochs", "10",
              "--act-bits", "12", "--act-integer", "3"]
-COMMON = ["--latent-dim", "4", "--decoder-filters", "64", "--decoder-blocks", "2"]
+WIDE = ["--latent-dim", "16", "--split", "8", "--stages", "4", "--weight-bits", "10", *TRANSFORM]  # 128 dims
 MODELS = {
     "si": [
         ("vq_cae_si_T32S4", ["--data", "si", "--latent-dim", "32", "--stages", "4", *TRANSFORM]),
         ("vq_cae_si_T64S8", ["--data", "si", "--latent-dim", "64", "--stages", "8", *TRANSFORM]),
         ("vq_cae_si_T16x4S8", ["--data", "si", "--latent-dim", "16", "--split", "4", "--stages", "8", *TRANSFORM]),
+        ("vq_cae_si_T16x8S4W10", ["--data", "si", *WIDE]),
     ],
     "synthetic": [
         ("vq_cae_synthetic_T32S4", ["--data", "synthetic", "--latent-dim", "32", "--stages", "4", *TRANSFORM]),
         ("vq_cae_synthetic_T16x4S8", ["--data", "synthetic", "--latent-dim", "16", "--split", "4", "--stages", "8",
                                       *TRANSFORM]),
+        ("vq_cae_synthetic_T16x8S4W10", ["--data", "synthetic", *WIDE]),
     ],
     "locust": [
         ("vq_cae_locust_T32S4", ["--data", "locust", "--latent-dim", "32", "--stages", "4", *TRANSFORM]),
-        ("vq_cae_locust_L5K128S4", ["--data", "locust", "--n-down", "3", "--codes", "128", "--stages", "4",
-                                    *COMMON, "--train-spikes", "24000", "--warmup-epochs", "4", "--epochs", "6"]),
+        ("vq_cae_locust_T16x4S8", ["--data", "locust", "--latent-dim", "16", "--split", "4", "--stages", "8",
+                                   *TRANSFORM]),
+        ("vq_cae_locust_T16x8S4W10", ["--data", "locust", *WIDE]),
     ],
 }
-STAGES: dict = {"vq_cae_si_T64S8": range(5, 9), "vq_cae_si_T16x4S8": range(2, 9),
-                "vq_cae_synthetic_T16x4S8": range(2, 9)}  # rates evaluated per model (default: every stage count)
+STAGES: dict = {"vq_cae_si_T64S8": range(5, 9), "vq_cae_si_T16x4S8": range(2, 6), "vq_cae_si_T16x8S4W10": range(2, 5),
+                "vq_cae_synthetic_T16x4S8": range(2, 4), "vq_cae_synthetic_T16x8S4W10": range(1, 5),
+                "vq_cae_locust_T16x4S8": range(1, 4), "vq_cae_locust_T16x8S4W10": range(1, 5)}  # rates evaluated per model (default: every stage count)
 # --smoke: tiny models and short recordings, to check the whole report path in a minute or two
 SMOKE = {fam: [(f"vq_cae_{fam}_smoke", ["--data", fam, "--n-down", "3", "--codes", "16", "--stages", "2",
                                         "--filters", "8", "--decoder-filters", "16", "--train-spikes", "1500",
@@ -570,10 +574,12 @@ METHOD = """
   windows aligned on the negative peak. The same detections are coded by every method and sorted for every
   reconstruction.
 - **vq_cae** (`train/vq_cae.py`, `codec/vq.py`): per spike a power-of-two gain exponent (block floating point,
-  entropy coded), the QKeras encoder (bit-exact integer reference `quantize/vq_reference.py`): either the
-  **transform** encoder (models `*_T*`: one full-window convolution, started from the training spikes'
-  principal components and fine-tuned with the quantizer, latent = one vector, so stage 1 picks a shape class
-  of the whole spike) or the **conv** encoder (stem + strided residual stages, latent = L vectors); a **residual
+  entropy coded), the QKeras encoder (bit-exact integer reference `quantize/vq_reference.py`), here the
+  **transform** encoder of every model (`*_T<D>S<stages>`: one full-window convolution, started from the training
+  spikes' principal components and fine-tuned with the quantizer, latent = one vector, so stage 1 picks a shape
+  class of the whole spike; `*_T<D>x<P>...`: its outputs split into P interleaved sub-vectors of D, a product of
+  residual VQs; `W10`: 10-bit weights, else 8); the library's **conv** encoder (stem + strided residual
+  stages, latent = L vectors) is not among them (see the notes); a **residual
   vector quantizer** (stage s codes the residual of stages < s, K codewords each, trained with quantizer
   dropout so that one model decodes at every number of stages: the rate control), searched by an M-best
   **beam** of {beam} paths per latent vector (`rvq_search_int`; the greedy search, the hardware's stage-0 search
@@ -614,11 +620,14 @@ NOTES = """
   column is what a codec adapting its codebook to the recording's own units could still take.
 - **Where vq_cae wins and where it does not**: at low rates the transform models' first stage is a class of
   the whole spike shape, which PCA's independent coefficients cannot exploit (compare the class + residual
-  estimate in the headroom tables). At middle and high rates both code mostly noise: a whole-vector residual
-  VQ gains less per stage than entropy-coded scalar coefficients; the split transform model (si) comes close to
-  PCA there but its 64 dimensions and 8-bit weights fall behind PCA searched up to the number of components
-  fitted as the rate grows; the conv encoder (locust: 5 local latent vectors) is, as an autoencoder, short
-  of PCA with the same number of dimensions (validation column of the encoder table).
+  estimate in the headroom tables). At middle and high rates both code mostly noise: a residual VQ gains less
+  per stage than entropy-coded scalar coefficients (whose step can shrink to any size). The split transform
+  models close most of that gap with three things: more latent dimensions for higher rates (`*_T16x8S4W10`:
+  128 dimensions in 8 interleaved sub-vectors of 16, 10-bit weights, where the 64-dimension 8-bit `*_T16x4S8`
+  runs out of dimensions), the M-best beam search (worth most at 3-4 stages: compare the greedy column) and the
+  learned index prior (a few per cent fewer index bits). What remains is the residual VQ's per-stage
+  efficiency on noise-like residuals. (The conv encoders of earlier runs, stem + strided residual stages, were
+  dropped: as autoencoders they stayed short of PCA with the same number of dimensions.)
 - **Spike times** cost ~9-11 bits per spike; at CR 250 the whole budget is ~16 bits per spike, so the payload
   (gain + indices) gets ~5-7 bits.
 - **Hardware**: stage 0's search is the one `make hls MODEL=vq_cae` builds and checks bit-exactly (hls4ml C
