@@ -62,9 +62,9 @@ MODELS = {
         ("vq_cae_locust_T16x8S4W10", ["--data", "locust", *WIDE]),
     ],
 }
-STAGES: dict = {"vq_cae_si_T64S8": range(5, 9), "vq_cae_si_T16x4S8": range(2, 6), "vq_cae_si_T16x8S4W10": range(2, 5),
+STAGES: dict = {"vq_cae_si_T64S8": range(5, 9), "vq_cae_si_T16x4S8": range(2, 5), "vq_cae_si_T16x8S4W10": range(2, 5),
                 "vq_cae_synthetic_T16x4S8": range(2, 4), "vq_cae_synthetic_T16x8S4W10": range(1, 5),
-                "vq_cae_locust_T16x4S8": range(1, 4), "vq_cae_locust_T16x8S4W10": range(1, 5)}  # rates evaluated per model (default: every stage count)
+                "vq_cae_locust_T16x4S8": range(1, 3), "vq_cae_locust_T16x8S4W10": range(1, 5)}  # rates evaluated per model (default: every stage count)
 # --smoke: tiny models and short recordings, to check the whole report path in a minute or two
 SMOKE = {fam: [(f"vq_cae_{fam}_smoke", ["--data", fam, "--n-down", "3", "--codes", "16", "--stages", "2",
                                         "--filters", "8", "--decoder-filters", "16", "--train-spikes", "1500",
