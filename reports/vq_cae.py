@@ -48,6 +48,7 @@ MODELS = {
         ("vq_cae_si_T64S8", ["--data", "si", "--latent-dim", "64", "--stages", "8", *TRANSFORM]),
         ("vq_cae_si_T16x4S8", ["--data", "si", "--latent-dim", "16", "--split", "4", "--stages", "8", *TRANSFORM]),
         ("vq_cae_si_T16x8S4W10", ["--data", "si", *WIDE]),
+        ("vq_cae_si_T16x8K1024S3W10", ["--data", "si", *WIDE, "--stages", "3", "--codes", "1024"]),
     ],
     "synthetic": [
         ("vq_cae_synthetic_T32S4", ["--data", "synthetic", "--latent-dim", "32", "--stages", "4", *TRANSFORM]),
@@ -63,6 +64,7 @@ MODELS = {
     ],
 }
 STAGES: dict = {"vq_cae_si_T64S8": range(5, 9), "vq_cae_si_T16x4S8": range(2, 5), "vq_cae_si_T16x8S4W10": range(2, 5),
+                "vq_cae_si_T16x8K1024S3W10": range(1, 4),
                 "vq_cae_synthetic_T16x4S8": range(2, 4), "vq_cae_synthetic_T16x8S4W10": range(1, 5),
                 "vq_cae_locust_T16x4S8": range(1, 3), "vq_cae_locust_T16x8S4W10": range(1, 5)}  # rates evaluated per model (default: every stage count)
 # --smoke: tiny models and short recordings, to check the whole report path in a minute or two
