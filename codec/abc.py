@@ -116,6 +116,8 @@ def loaded_model(loader, model_dir):
         if d.is_dir() else ()
     key = (loader, str(d), files)
     if key not in _LOADED:
+        for stale in [k for k in _LOADED if k[:2] == key[:2]]:  # the folder's earlier state
+            del _LOADED[stale]
         _LOADED[key] = loader(model_dir)
     return _LOADED[key]
 

@@ -626,7 +626,8 @@ NOTES = """
   per stage than entropy-coded scalar coefficients (whose step can shrink to any size). The split transform
   models close most of that gap with three things: more latent dimensions for higher rates (`*_T16x8S4W10`:
   128 dimensions in 8 interleaved sub-vectors of 16, 10-bit weights, where the 64-dimension 8-bit `*_T16x4S8`
-  runs out of dimensions), the M-best beam search (worth most at 3-4 stages: compare the greedy column) and the
+  runs out of dimensions; `*_T16x8K1024S3W10`: the same with 1024 codewords per stage, fewer and finer stages
+  at 4x the search and codebook size), the M-best beam search (worth most at 3-4 stages: compare the greedy column) and the
   learned index prior (a few per cent fewer index bits). What remains is the residual VQ's per-stage
   efficiency on noise-like residuals. (The conv encoders of earlier runs, stem + strided residual stages, were
   dropped: as autoencoders they stayed short of PCA with the same number of dimensions.)
