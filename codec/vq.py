@@ -114,15 +114,14 @@ class _VqModel:
             raise NeurocodecError(f"{model_dir} is a float model; encoding needs the quantized vq_cae")
         import json
 
-        from neurocodec.train.vq_training import INDEX_PRIOR, load_index_prior
+        from neurocodec.train.vq_training import load_index_prior
 
         self.ie = IntVqEncoder.from_dict(json.loads((model_dir / "int_encoder.json").read_text()))
         self.dir, self.name = model_dir, model_dir.name
         self.prior = load_index_prior(model_dir, self.spec.stages, self.spec.latent_length, self.spec.num_codes)
         self.hash = container.file_hash(model_dir / "weights.h5")
         if self.prior is not None:  # a bitstream names the weights and the entropy model it was coded with
-            self.hash = container.model_hash(np.frombuffer(self.hash, np.uint8),
-                                             np.frombuffer((model_dir / INDEX_PRIOR).read_bytes(), np.uint8))
+            self.hash = container.model_hash(np.frombuffer(self.hash, np.uint8), self.prior)
         self.scale = float(self.cfg["scale_uv"])
         self.fs = float(self.cfg.get("data", {}).get("fs", 0.0))
 
