@@ -118,7 +118,9 @@ def _encode(a) -> int:
     _check_out(a.out)
     from neurocodec.codec import encode_recording
 
-    s = encode_recording(a.model_dir, a.input, a.out, a.allow_rate_mismatch, a.rescale)
+    from neurocodec.codec.recording import parse_options
+
+    s = encode_recording(a.model_dir, a.input, a.out, a.allow_rate_mismatch, a.rescale, parse_options(a.option))
     print(f"encoded {s['n_channels']} x {s['n_samples']} samples with {s['codec']} -> {s['bitstream_bits']} bits "
           f"(everything transmitted) in {s['codes_file']}")
     return 0
@@ -142,6 +144,7 @@ def _evaluate(a) -> int:
 
     from neurocodec import paths
     from neurocodec.codec import decode_codes, encode_recording
+    from neurocodec.codec.recording import parse_options
     from neurocodec.codec_report import quality, write_report
     from neurocodec.signals import load_recording
     from neurocodec.train.artifacts import read_json
@@ -151,7 +154,8 @@ def _evaluate(a) -> int:
     original = load_recording(data)
     with tempfile.TemporaryDirectory() as tmp:  # the intermediate codes never outlive a failure
         codes = Path(tmp) / "codes.ncb"
-        summary = encode_recording(a.model_dir, original, codes, a.allow_rate_mismatch, a.rescale)
+        summary = encode_recording(a.model_dir, original, codes, a.allow_rate_mismatch, a.rescale,
+                                   parse_options(a.option))
         decoded = decode_codes(a.model_dir, codes)
         report = write_report(out / "encode_report.md", a.model_dir, summary, quality(original, decoded), a.adc_bits)
     print(report.read_text())
@@ -193,6 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
         e.add_argument("--allow-rate-mismatch", action="store_true")
         e.add_argument("--rescale", action="store_true",
                        help="fit the input scaling on this recording instead of clipping it to the model's range")
+        e.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                       help="set a codec option (repeatable), e.g. for vq_cae stages=3 (the rate) or beam=8 "
+                            "(M-best search; 1 = the hardware's greedy search)")
         if name == "encode":
             e.add_argument("--input", required=True, help="recording file or dataset name")
             e.add_argument("--out", required=True, help="bitstream file to write")

@@ -21,15 +21,53 @@ def recording_codec(model_dir):
     return codec_class(family.codec).from_model_dir(model_dir)
 
 
-def encode_recording(model_dir, recording, out_path, allow_rate_mismatch=False, rescale=False) -> dict:
+def parse_options(pairs) -> dict:
+    """``["beam=8", "stages=3"]`` -> {"beam": 8, "stages": 3}: values read as JSON, else kept as text."""
+    import json
+
+    out = {}
+    for pair in pairs or ():
+        key, sep, value = str(pair).partition("=")
+        if not sep or not key.strip():
+            raise NeurocodecError(f"codec option {pair!r} is not KEY=VALUE")
+        try:
+            out[key.strip()] = json.loads(value)
+        except ValueError:
+            out[key.strip()] = value
+    return out
+
+
+def with_options(codec, options: dict | None):
+    """The codec rebuilt from its config with ``options`` set (only keys of its config; e.g. the
+    vq_cae codec's ``stages`` and ``beam``)."""
+    from neurocodec.errors import UnsupportedError
+
+    if not options:
+        return codec
+    cfg = codec.get_config()
+    unknown = sorted(set(options) - set(cfg) - {"id"})
+    if unknown:
+        settable = ", ".join(k for k in cfg if k not in ("id", "model_dir")) or "none"
+        raise UnsupportedError(f"codec {codec.codec_id!r} has no option {', '.join(unknown)}; its options: {settable}")
+    if "id" in options or "model_dir" in options:
+        raise UnsupportedError("the codec id and model folder are set by --model-dir, not by an option")
+    try:
+        return type(codec).from_config({**cfg, **options})
+    except (TypeError, ValueError) as exc:
+        raise NeurocodecError(f"codec {codec.codec_id!r}: bad option value ({exc})") from None
+
+
+def encode_recording(model_dir, recording, out_path, allow_rate_mismatch=False, rescale=False,
+                     options: dict | None = None) -> dict:
     """Encode `recording` (Recording, dataset name or file) into the bitstream file `out_path`.
 
     rescale: fit the codec's input scaling on this recording instead of clipping it to the
-    model's calibrated range (codecs with a `rescale` option only)."""
+    model's calibrated range (codecs with a `rescale` option only). options: codec config keys
+    to set (`with_options`)."""
     from neurocodec.errors import UnsupportedError
     from neurocodec.signals import Recording, load_recording
 
-    codec = recording_codec(model_dir)
+    codec = with_options(recording_codec(model_dir), options)
     if rescale:
         if not hasattr(codec, "rescale"):
             raise UnsupportedError(f"codec {codec.codec_id!r} has no --rescale option")

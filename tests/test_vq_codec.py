@@ -267,3 +267,27 @@ def test_codec_prior_is_part_of_the_model_and_beam_round_trips(model_dir, tmp_pa
         VqCaeCodec(with_prior)
     with pytest.raises(NeurocodecError):
         VqCaeCodec(out, beam=0)
+
+
+def test_cli_codec_options_set_rate_and_beam(model_dir, tmp_path):
+    """`neurocodec encode --option stages=1 --option beam=4`: the bitstream holds one stage coded by
+    the beam search; an unknown option or a bad value exits 2 and writes no file."""
+    from neurocodec.cli import main
+    from neurocodec.codec.vq import VqCaeCodec
+    from neurocodec.signals import Recording
+    from neurocodec.signals.loaders import save_npz
+
+    out, _, _ = model_dir
+    src = save_npz(Recording(_recording(seconds=0.8, seed=11), FS, "uV", [f"ch{i}" for i in range(4)], "t"),
+                   tmp_path / "rec.npz")
+    codes = tmp_path / "rec.ncdc"
+    assert main(["encode", "--model-dir", str(out), "--input", str(src), "--out", str(codes),
+                 "--option", "stages=1", "--option", "beam=4"]) == 0
+    ref = VqCaeCodec(out, stages=1, beam=4)
+    assert codes.read_bytes() == ref.encode(_recording(seconds=0.8, seed=11))
+    d = ref.decode_spikes(codes.read_bytes())
+    assert d["indices"].shape[1] == 1
+    for bad in (["--option", "nope=1"], ["--option", "beam=0"], ["--option", "stages"], ["--option", "model_dir=x"]):
+        target = tmp_path / f"bad{len(bad[1])}.ncdc"
+        assert main(["encode", "--model-dir", str(out), "--input", str(src), "--out", str(target), *bad]) == 2
+        assert not target.exists()
