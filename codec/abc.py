@@ -112,8 +112,8 @@ def loaded_model(loader, model_dir):
     from pathlib import Path
 
     d = Path(model_dir).resolve()
-    files = tuple(sorted((f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in d.iterdir() if f.is_file())) \
-        if d.is_dir() else ()
+    stats = [(f.name, f.stat()) for f in d.iterdir() if f.is_file()] if d.is_dir() else []
+    files = tuple(sorted((name, st.st_mtime_ns, st.st_size) for name, st in stats))
     key = (loader, str(d), files)
     if key not in _LOADED:
         for stale in [k for k in _LOADED if k[:2] == key[:2]]:  # the folder's earlier state

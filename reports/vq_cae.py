@@ -256,17 +256,18 @@ def run_dataset(ds: str, duration_s: float, baselines: tuple, log, si_sorters: b
         for name, mdir in models:
             for n_st in STAGES.get(name, range(1, VqCaeCodec(mdir).stages + 1)):
                 t1 = time.time()
-                greedy = VqCaeCodec(mdir, stages=n_st)  # the hardware's search
-                g = greedy.decode_spikes(greedy.encode_spikes(sp, n_ch, n_samples))
-                grec = np.empty_like(g["waveforms"])
-                grec[order] = g["waveforms"]
+                def coded(codec):
+                    """(decoded bitstream, reconstructions in the test set's spike order)."""
+                    d = codec.decode_spikes(codec.encode_spikes(sp, n_ch, n_samples))
+                    if not np.array_equal(d["times"], sp.times[order]):
+                        raise RuntimeError("vq_cae bitstream: spike times did not round-trip")
+                    rec = np.empty_like(d["waveforms"])
+                    rec[order] = d["waveforms"]
+                    return d, rec
+
+                g, grec = coded(VqCaeCodec(mdir, stages=n_st))  # the hardware's (greedy) search
                 codec = VqCaeCodec(mdir, stages=n_st, beam=BEAM)
-                blob = codec.encode_spikes(sp, n_ch, n_samples)
-                d = codec.decode_spikes(blob)
-                if not np.array_equal(d["times"], sp.times[order]):
-                    raise RuntimeError("vq_cae bitstream: spike times did not round-trip")
-                rec = np.empty_like(d["waveforms"])
-                rec[order] = d["waveforms"]
+                d, rec = coded(codec)
                 total, tbits = d["bits"]["total"], d["bits"]["times"]
                 spec = codec._m.spec
                 cfg = (f"{name}: L={spec.latent_length}, D={spec.latent_dim}, K={spec.num_codes}, stages {n_st}/"
