@@ -58,15 +58,13 @@ MODELS = {
     ],
     "locust": [
         ("vq_cae_locust_T32S4", ["--data", "locust", "--latent-dim", "32", "--stages", "4", *TRANSFORM]),
-        ("vq_cae_locust_T16x4S8", ["--data", "locust", "--latent-dim", "16", "--split", "4", "--stages", "8",
-                                   *TRANSFORM]),
         ("vq_cae_locust_T16x8S4W10", ["--data", "locust", *WIDE]),
     ],
 }
 STAGES: dict = {"vq_cae_si_T64S8": range(5, 9), "vq_cae_si_T16x4S8": range(2, 5), "vq_cae_si_T16x8S4W10": range(2, 5),
                 "vq_cae_si_T16x8K1024S3W10": range(1, 4),
                 "vq_cae_synthetic_T16x4S8": range(2, 4), "vq_cae_synthetic_T16x8S4W10": range(1, 5),
-                "vq_cae_locust_T16x4S8": range(1, 3), "vq_cae_locust_T16x8S4W10": range(1, 5)}  # rates evaluated per model (default: every stage count)
+                "vq_cae_locust_T16x8S4W10": range(1, 5)}  # rates evaluated per model (default: every stage count)
 # --smoke: tiny models and short recordings, to check the whole report path in a minute or two
 SMOKE = {fam: [(f"vq_cae_{fam}_smoke", ["--data", fam, "--n-down", "3", "--codes", "16", "--stages", "2",
                                         "--filters", "8", "--decoder-filters", "16", "--train-spikes", "1500",
@@ -91,6 +89,7 @@ DATASETS = {
                        "with the sorting of the original (clusters matched one-to-one)."},
 }
 SI_SORTERS = ("tridesclous2", "spykingcircus2")
+FINE_MIN_CLUSTER = 25  # the finer, split-prone HDBSCAN setting listed beside the report's sorter
 BEAM = 8  # paths kept by the encoder's residual search (M-best); greedy (beam 1) is reported beside it
 PCA_COMPONENTS = 128  # principal components fitted (the search picks 1..128): PCA never runs out of dimensions
 
@@ -114,16 +113,26 @@ class Sorter:
 
         self.sp, self.n_true = spikes, n_true
         self.orig = hdbscan_sort(spikes.waveforms)
-        self.original = self.score(spikes.waveforms, self.orig)
+        self.orig_fine = hdbscan_sort(spikes.waveforms, min_cluster_size=FINE_MIN_CLUSTER)
+        self.original = self.score(spikes.waveforms, (self.orig, self.orig_fine))
+
+    def _score(self, cl, ref) -> tuple:
+        from neurocodec.metrics.sorting import agreement, sorting_scores
+
+        if self.n_true is None:  # no ground truth: agreement with the original's sorting
+            return agreement(ref, cl), None
+        sc = sorting_scores(cl, self.sp.labels, self.n_true)
+        return sc["accuracy"], sc["si_accuracy"]
 
     def score(self, w, clusters=None) -> dict:
-        from neurocodec.metrics.sorting import agreement, hdbscan_sort, sorting_scores
+        """The default sorter (min cluster size 5 % of the spikes) and the fine one (25) on ``w``."""
+        from neurocodec.metrics.sorting import hdbscan_sort
 
-        cl = hdbscan_sort(w) if clusters is None else clusters
-        if self.n_true is None:  # no ground truth: agreement with the original's sorting
-            return {"sort_acc": agreement(self.orig, cl), "si_acc": None, "n_clusters": int(cl.max()) + 1}
-        sc = sorting_scores(cl, self.sp.labels, self.n_true)
-        return {"sort_acc": sc["accuracy"], "si_acc": sc["si_accuracy"], "n_clusters": int(cl.max()) + 1}
+        cl, fine = clusters if clusters is not None else (
+            hdbscan_sort(w), hdbscan_sort(w, min_cluster_size=FINE_MIN_CLUSTER))
+        acc, si = self._score(cl, self.orig)
+        return {"sort_acc": acc, "si_acc": si, "n_clusters": int(cl.max()) + 1,
+                "sort_acc_fine": self._score(fine, self.orig_fine)[0], "n_clusters_fine": int(fine.max()) + 1}
 
 
 def test_set(ds: str, noise, duration_s: float):
@@ -301,6 +310,7 @@ def run_dataset(ds: str, duration_s: float, baselines: tuple, log, si_sorters: b
                                  **sorter.score(brec), "seconds": time.time() - t2})
                 for r in rows:
                     r.update(dataset=ds, noise=noise, sort_acc_original=sorter.original["sort_acc"],
+                             sort_acc_fine_original=sorter.original["sort_acc_fine"],
                              group=f"{name}/{n_st}")
                 test["rows"].extend(rows)
                 log(f"[{ds}] noise {noise} {name} stages {n_st}: " + "; ".join(
@@ -401,9 +411,18 @@ def claims(results: dict) -> list[str]:
                     out.append(f"{lead}Sorting {what} up to CR 100: min {100 * min(r['sort_acc'] for r in upto):.1f} % over "
                                f"{len(upto)} rates.")
                 else:
+                    fine = [r for r in upto if r.get("sort_acc_fine") is not None]
+                    of = t["original_sorting"].get("sort_acc_fine")
+                    fine_txt = ""
+                    if fine and of is not None:
+                        fd = [100 * (of - r["sort_acc_fine"]) for r in fine]
+                        fine_txt = (f" With the finer setting (min cluster size {FINE_MIN_CLUSTER}): original "
+                                    f"{100 * of:.1f} %, within 2 points in {sum(d <= 2.0 for d in fd)}/{len(fd)} "
+                                    f"(max drop {max(fd):+.1f}).")
                     out.append(f"{lead}Sorting (default noise): original {100 * orig:.1f} %{ref}; vq_cae reconstructions up to "
                                f"CR 100 within 2 points of the original in **{n_ok}/{len(upto)}** rates (max drop "
-                               f"{max(drops):+.1f} points).")
+                               f"{max(drops):+.1f} points) -> target **{'met' if n_ok == len(upto) and orig >= 0.85 else 'NOT met'}**."
+                               + fine_txt)
     return out
 
 
@@ -440,9 +459,10 @@ def write_figure(results: dict, path: Path) -> None:
 
 def _table(t: dict) -> list[str]:
     lines = ["| method | config | CR | CR payload | bits/spike | SNDR dB | corr | sort acc % (orig - recon) | SI acc % "
-             "| greedy search: CR, SNDR dB |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             f"| sort acc %, min cluster {FINE_MIN_CLUSTER} (orig - recon) | greedy search: CR, SNDR dB |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     o = t["original_sorting"]["sort_acc"]
+    of = t["original_sorting"].get("sort_acc_fine")
     groups: dict = {}
     for r in t["rows"]:
         groups.setdefault(r["group"], []).append(r)
@@ -453,6 +473,8 @@ def _table(t: dict) -> list[str]:
             lines.append(f"| {r['method']} | {r['config']} | {r['cr']:.1f} | {r['cr_payload']:.1f} | "
                          f"{r['bits'] / t['n_spikes']:.1f} | {r['sndr_db']:.2f} | {r['corr']:.3f} | "
                          f"{100 * r['sort_acc']:.1f} ({100 * (o - r['sort_acc']):+.1f}) | {si} | "
+                         + (f"{100 * r['sort_acc_fine']:.1f} ({100 * (of - r['sort_acc_fine']):+.1f}) | "
+                            if r.get("sort_acc_fine") is not None and of is not None else " | ")
                          + (f"{r['greedy']['cr']:.1f}, {r['greedy']['sndr_db']:.2f} |" if r.get("greedy") else " |"))
     return lines
 
@@ -500,6 +522,8 @@ def write_doc(results: dict, docs: Path, seconds: float, cmd: str) -> Path:
         for t in res["tests"].values():
             for r in t["rows"]:
                 rows.append({**{k: r[k] for k in keys}, "si_acc": r.get("si_acc"), "bits": r["bits"],
+                             "sort_acc_fine": r.get("sort_acc_fine"),
+                             "sort_acc_fine_original": r.get("sort_acc_fine_original"),
                              "time_bits": r["time_bits"], "n_spikes": t["n_spikes"], "group": r["group"],
                              **({"beam": r["beam"], "greedy": r["greedy"]} if "greedy" in r else {})})
     write_json_atomic(docs / "vq_cae.json", {"rows": rows, "si_sorters": {ds: r.get("si_sorters") for ds, r in
@@ -601,9 +625,14 @@ METHOD = """
 - **SNDR** = mean over spikes of 20 log10(||x|| / ||x - x_hat||) (all channels of the band-passed window);
   **corr** = mean Pearson correlation per spike.
 - **Sorting** (`metrics/sorting.py` `hdbscan_sort`): per-channel PCA (2 components per channel, fitted on the
-  waveforms being sorted), HDBSCAN (leaf selection, min cluster size 25, min samples 5; it finds the number
-  of clusters itself), then every
-  spike assigned to the nearest cluster template. `sort acc` = fraction of ground-truth-matched detections
+  waveforms being sorted), HDBSCAN (leaf selection, min samples 5, min cluster size 5 % of the spikes sorted
+  and at least 25; it finds the number of clusters itself), then every spike assigned to the nearest cluster
+  template. Beside it, the same sorter with min cluster size 25 (the setting of earlier reports): on a
+  codec's reconstructions, which are denoised and discrete (each unit's spikes fall on a few codeword sums or
+  quantized coefficient vectors), leaf selection with that small minimum cuts one unit into several
+  quantization cells, on PCA's reconstructions as on vq_cae's, so its accuracy swings between neighbouring rates
+  (its column in the tables); the 5 % minimum does not cut clusters smaller than a unit that fires 1/20 of the
+  spikes (units rarer than that go unsorted, on the original as on the reconstructions). `sort acc` = fraction of ground-truth-matched detections
   whose cluster is matched to their unit (one-to-one Hungarian matching: extra or merged clusters count as
   errors); `SI acc` = mean per-unit tp / (tp + fn + fp) with missed detections as fn (SpikeInterface's
   accuracy). In parentheses: original minus reconstruction, points.
@@ -646,10 +675,13 @@ NOTES = """
   slowest and weakest baseline) only at the default noise; the second SpikeInterface layout (si_lin) only at
   its default noise; the SpikeInterface sorters ran once on the default-noise recording of each layout
   (`--si-sorters`, cached in out/reports/vq_cae/).
-- **Sorting on reconstructions**: the HDBSCAN sorter sorts the original waveforms better than SpikeInterface's
-  tridesclous2 / spykingcircus2 on the same recordings (claims above), but its density
-  clusters move when a codec changes the spread of the waveforms (every codec here, PCA included, loses many
-  points at most rates): the sorter can fail, and it does.
+- **Sorting on reconstructions**: the HDBSCAN sorter is compared with SpikeInterface's tridesclous2 /
+  spykingcircus2 on the same recordings (claims above). Its density clusters move when a codec changes the
+  spread of the waveforms: a reconstruction is denoised and discrete, and with a small minimum cluster size
+  (the min-cluster-25 column) leaf selection splits units of PCA's and vq_cae's reconstructions alike. The
+  report's setting (a cluster holds at least 5 % of the spikes) does not split them, and can merge the
+  closest pair of units of the original where the finer setting separates it (the two originals in the claims); it still fails where a codec
+  loses the shape differences between units (the lowest rates).
 """
 
 

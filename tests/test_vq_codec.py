@@ -154,6 +154,29 @@ def test_hdbscan_sorter_sorts_and_can_fail():
     assert agreement(cl, np.zeros_like(cl)) < 0.5
 
 
+def test_hdbscan_min_cluster_size_scales_with_the_spike_count():
+    """Amplitude spread within units: a fixed minimum of 25 lets leaf selection cut units in
+    pieces; 5 % of the spikes keeps them whole. A "codec" that snaps each unit's spikes onto a
+    few tight cells is still caught."""
+    from sklearn.cluster import KMeans
+
+    from neurocodec.metrics.sorting import SortingError, hdbscan_sort, min_cluster_size_for, sorting_scores
+
+    assert min_cluster_size_for(1200) == 60 and min_cluster_size_for(100) == 25
+    x, u = _windows(1200, 7, noise=0.05, amp_range=(0.6, 0.9))
+    assert sorting_scores(hdbscan_sort(x), u)["accuracy"] > 0.97
+    assert sorting_scores(hdbscan_sort(x, min_cluster_size=25), u)["accuracy"] < 0.9
+    cells = x.copy()
+    rng = np.random.default_rng(2)
+    for k in range(3):
+        m = u == k
+        km = KMeans(10, n_init=2, random_state=0).fit(x[m].reshape(m.sum(), -1))
+        cells[m] = km.cluster_centers_[km.labels_].reshape(-1, *x.shape[1:]) + rng.normal(0, 0.01, x[m].shape)
+    assert sorting_scores(hdbscan_sort(cells), u)["accuracy"] < 0.8
+    with pytest.raises(SortingError):
+        hdbscan_sort(x, min_cluster_size=1)
+
+
 def test_file_encode_decode_through_the_registry(model_dir, tmp_path):
     from neurocodec.codec.recording import decode_codes, encode_recording
     from neurocodec.signals import Recording
