@@ -100,11 +100,11 @@ def hdbscan_sort(waveforms, per_channel: int = 2, min_cluster_size: int | None =
     import hdbscan
 
     x = np.asarray(waveforms, np.float64)
-    feats = channel_pca_features(x, per_channel)
     if min_cluster_size is None:
         min_cluster_size = min_cluster_size_for(len(x))
     if int(min_cluster_size) < 2:
         raise SortingError(f"min_cluster_size must be >= 2, got {min_cluster_size}")
+    feats = channel_pca_features(x, per_channel)
     lab = hdbscan.HDBSCAN(min_cluster_size=int(min_cluster_size), min_samples=int(min_samples),
                           cluster_selection_method=selection).fit(feats).labels_
     n_cl = int(lab.max()) + 1
@@ -175,6 +175,6 @@ def sorting_scores(clusters, labels, n_true_per_unit=None) -> dict:
     return {"accuracy": accuracy, "si_accuracy": float(np.mean(per_unit)), "per_unit_accuracy": per_unit}
 
 
-__all__ = ["MIN_CLUSTER_FRACTION", "SortingError", "agreement", "channel_pca_features", "hdbscan_sort",
+__all__ = ["MIN_CLUSTER_FRACTION", "MIN_CLUSTER_SIZE", "SortingError", "agreement", "channel_pca_features", "hdbscan_sort",
            "min_cluster_size_for", "sort_spikes", "sorting_scores",
            "spike_features"]

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 import neurocodec  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow)
+from neurocodec.metrics.sorting import MIN_CLUSTER_SIZE
 
 ADC_BITS = 16
 
@@ -89,7 +90,7 @@ DATASETS = {
                        "with the sorting of the original (clusters matched one-to-one)."},
 }
 SI_SORTERS = ("tridesclous2", "spykingcircus2")
-FINE_MIN_CLUSTER = 25  # the finer, split-prone HDBSCAN setting listed beside the report's sorter
+FINE_MIN_CLUSTER = MIN_CLUSTER_SIZE  # the finer, split-prone HDBSCAN setting (the sorter's floor) listed beside it
 BEAM = 8  # paths kept by the encoder's residual search (M-best); greedy (beam 1) is reported beside it
 PCA_COMPONENTS = 128  # principal components fitted (the search picks 1..128): PCA never runs out of dimensions
 
