@@ -198,8 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
         e.add_argument("--rescale", action="store_true",
                        help="fit the input scaling on this recording instead of clipping it to the model's range")
         e.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                       help="set a codec option (repeatable), e.g. for vq_cae stages=3 (the rate) or beam=8 "
-                            "(M-best search; 1 = the hardware's greedy search)")
+                       help="set a codec option (repeatable), e.g. for vq_cae stages=3 (the rate), beam=8 "
+                            "(M-best search; 1 = the hardware's greedy search) or rdo=0.03 (variable rate: "
+                            "up to `stages` per spike, lambda dB per bit)")
         if name == "encode":
             e.add_argument("--input", required=True, help="recording file or dataset name")
             e.add_argument("--out", required=True, help="bitstream file to write")

@@ -22,9 +22,16 @@ background (in time order; a later window overwrites an earlier one where they o
 band-passed recording's spikes. `encode_spikes` / `decode_spikes` work on detected spikes
 directly (the report uses them: every bit it counts is a byte of this bitstream).
 
-Payload layout (little-endian): ``<HHI`` stages, groups, spike count; per group ``<I`` spike
-count and a stream; then the exponent stream and the index stream. A stream is ``<II`` (bits,
-bytes) + bytes.
+With ``rdo`` > 0 (variable rate) the encoder runs the search for every stage count 1..stages
+and each spike keeps the one that maximizes a linear SNDR estimate minus lambda times its
+expected index bits (the decoder itself is on the receiver; the estimate is a least-squares
+linear map from the latent to the window, fitted on the model's validation codes); the per-spike
+counts are arithmetic-coded and only the stages sent are in the index stream.
+
+Payload layout (little-endian): ``<HHI`` stages (bit 15 set: variable rate), groups, spike
+count; per group ``<I`` spike count and a stream; then the exponent stream, with variable rate
+the stage-count stream, and the index stream (per spike its stages' indices, stage-major). A
+stream is ``<II`` (bits, bytes) + bytes.
 """
 from __future__ import annotations
 
@@ -39,6 +46,8 @@ from neurocodec.codec.registry import register_codec
 from neurocodec.errors import BitstreamError, NeurocodecError
 
 DEFAULT_THRESHOLD = 4.5
+ESTIMATES = ("linear", "decoder")  # the encoder's SNDR estimate for the variable rate
+VARIABLE_STAGES = 0x8000  # flag in the payload's stage field: per-spike stage counts follow the exponents
 
 
 def pack_stream(stream) -> bytes:
@@ -124,6 +133,30 @@ class _VqModel:
             self.hash = container.model_hash(np.frombuffer(self.hash, np.uint8), self.prior)
         self.scale = float(self.cfg["scale_uv"])
         self.fs = float(self.cfg.get("data", {}).get("fs", 0.0))
+        self._estimate = None
+
+    @property
+    def linear_estimate(self) -> np.ndarray:
+        """The encoder's linear stand-in for the decoder (quantize.vq_reference.fit_linear_estimate),
+        fitted once on the folder's validation input codes (test_vectors.npz)."""
+        if self._estimate is None:
+            from neurocodec.quantize.vq_reference import fit_linear_estimate
+
+            path = self.dir / "test_vectors.npz"
+            if not path.is_file():
+                raise NeurocodecError(f"{self.dir}: no test_vectors.npz to fit the rate-distortion estimate on")
+            with np.load(path) as tv:
+                self._estimate = fit_linear_estimate(tv["input_codes"], self.ie)
+        return self._estimate
+
+    def stage_bits(self) -> np.ndarray:
+        """Expected index bits per stage: the learned prior's entropy summed over positions, else
+        L * log2(K)."""
+        spec = self.spec
+        if self.prior is None:
+            return np.full(spec.stages, spec.latent_length * np.log2(spec.num_codes))
+        p = self.prior / self.prior.sum(axis=-1, keepdims=True)
+        return -np.sum(p * np.log2(p), axis=(1, 2))
 
 
 def _model(model_dir) -> _VqModel:
@@ -134,12 +167,18 @@ def _model(model_dir) -> _VqModel:
 class VqCaeCodec(RecordingCodec):
     """vq_cae spike codec (see module docstring); ``stages`` residual stages are sent (None: all);
     ``beam`` paths kept by the encoder's residual search (1: greedy, as the hardware; the
-    bitstream format and the decoder do not depend on it)."""
+    bitstream format and the decoder do not depend on it). ``rdo`` = lambda > 0: variable rate,
+    each spike sends the number of stages s <= ``stages`` that maximizes the encoder's SNDR
+    estimate minus lambda dB per expected index bit (quantize.vq_reference.choose_stages), the
+    counts entropy-coded in the payload; 0: every spike sends ``stages``. ``estimate``: how the
+    encoder estimates the SNDR: "linear" (a linear map of the latent, hardware-sized) or
+    "decoder" (the receiver's decoder run in the encoder: exact, for recorders with the compute,
+    not for an implant)."""
 
     codec_id = "vq_cae"
 
     def __init__(self, model_dir, stages: int | None = None, threshold: float = DEFAULT_THRESHOLD,
-                 units: str = "uV", beam: int = 1):
+                 units: str = "uV", beam: int = 1, rdo: float = 0.0, estimate: str = "linear"):
         self.model_dir = str(model_dir)
         self._m = _model(model_dir)
         self.stages = self._m.spec.stages if stages is None else int(stages)
@@ -150,10 +189,16 @@ class VqCaeCodec(RecordingCodec):
             raise NeurocodecError(f"beam width must be >= 1, got {beam}")
         self.threshold = float(threshold)
         self.units = units
+        self.rdo = float(rdo)
+        if not (np.isfinite(self.rdo) and self.rdo >= 0):
+            raise NeurocodecError(f"rdo (lambda, dB per bit) must be finite and >= 0, got {rdo}")
+        if estimate not in ESTIMATES:
+            raise NeurocodecError(f"estimate must be one of {ESTIMATES}, got {estimate!r}")
+        self.estimate = estimate
 
     def _config(self) -> dict:
         return {"model_dir": self.model_dir, "stages": self.stages, "threshold": self.threshold, "units": self.units,
-                "beam": self.beam}
+                "beam": self.beam, "rdo": self.rdo, "estimate": self.estimate}
 
     def _prior(self, stages: int):
         p = self._m.prior
@@ -186,7 +231,7 @@ class VqCaeCodec(RecordingCodec):
     def encode_spikes(self, spikes, n_channels: int, n_samples: int) -> bytes:
         """Detected spikes (a SpikeSet of this model's window and group size) -> bitstream."""
         from neurocodec.quantize.entropy import encode_indices
-        from neurocodec.quantize.vq_reference import encode_int_rvq, quantize_input
+        from neurocodec.quantize.vq_reference import choose_stages, encode_int_rvq, linear_sndr, quantize_input
         from neurocodec.signals.spikes import channel_groups
         from neurocodec.train.vq_training import E_MAX, E_MIN, normalize
 
@@ -202,13 +247,33 @@ class VqCaeCodec(RecordingCodec):
         w, times, group = w[order], times[order], group[order]
         if len(w) and (group.min() < 0 or group.max() >= n_groups or times.min() < 0 or times.max() >= n_samples):
             raise NeurocodecError("spike times or groups outside the recording")
-        head = struct.pack("<HHI", self.stages, n_groups, len(w)) + encode_times_per_group(times, group, n_groups)
+        variable = self.rdo > 0
+        head = (struct.pack("<HHI", self.stages | (VARIABLE_STAGES if variable else 0), n_groups, len(w))
+                + encode_times_per_group(times, group, n_groups))
         if len(w):
             x, e = normalize(w, self._m.scale)
-            _, idx = encode_int_rvq(quantize_input(x, self._m.ie), self._m.ie, self.stages, beam=self.beam)
-            body = (pack_stream(encode_indices((e - E_MIN)[:, None], E_MAX - E_MIN + 1))
-                    + pack_stream(encode_indices(idx.reshape(len(w), -1), spec.num_codes,
-                                                 prior=self._prior(self.stages))))
+            q, ie = quantize_input(x, self._m.ie), self._m.ie
+            body = pack_stream(encode_indices((e - E_MIN)[:, None], E_MAX - E_MIN + 1))
+            if variable:
+                cands = [encode_int_rvq(q, ie, s, beam=self.beam)[1] for s in range(1, self.stages + 1)]
+                if self.estimate == "decoder":
+                    from neurocodec.metrics.reconstruction import sndr_db
+                    from neurocodec.train.vq_training import decode_indices as decode_latent
+
+                    est = np.stack([sndr_db(x.reshape(len(x), -1), decode_latent(self._m.models, c).reshape(len(x), -1))
+                                    for c in cands], axis=1)
+                else:
+                    est = linear_sndr(q, cands, ie, self._m.linear_estimate)
+                counts = choose_stages(est, self._m.stage_bits(), self.rdo)
+                idx = np.zeros((len(w), self.stages, spec.latent_length), np.int64)
+                for s, c in enumerate(cands, 1):
+                    idx[counts == s, :s] = c[counts == s]
+                body += pack_stream(encode_indices((counts - 1)[:, None], self.stages))
+            else:
+                _, idx = encode_int_rvq(q, ie, self.stages, beam=self.beam)
+                counts = np.full(len(w), self.stages)
+            body += pack_stream(encode_indices(idx.reshape(len(w), -1), spec.num_codes,
+                                               prior=self._prior(self.stages), lengths=counts * spec.latent_length))
         else:
             body = b""
         return container.Bitstream(
@@ -230,6 +295,7 @@ class VqCaeCodec(RecordingCodec):
             raise BitstreamError(f"{bs.n_channels} channels in the header, the model codes groups of {spec.channels}")
         r = PayloadReader(bs.payload)
         stages, n_groups, n = r.unpack("<HHI", "payload header")
+        variable, stages = bool(stages & VARIABLE_STAGES), stages & ~VARIABLE_STAGES
         if not 1 <= stages <= spec.stages:
             raise BitstreamError(f"{stages} VQ stages in the payload, the model has {spec.stages}")
         if n_groups != len(channel_groups(bs.n_channels, spec.channels)):
@@ -248,8 +314,10 @@ class VqCaeCodec(RecordingCodec):
         if n:
             try:
                 e = decode_indices(r.stream(n, "exponents"), n, 1, E_MAX - E_MIN + 1)[:, 0] + E_MIN
-                idx = decode_indices(r.stream(n * stages * length, "indices"), n, stages * length, spec.num_codes,
-                                     prior=self._prior(stages))
+                counts = (decode_indices(r.stream(n, "stage counts"), n, 1, stages)[:, 0] + 1 if variable
+                          else np.full(n, stages, np.int64))
+                idx = decode_indices(r.stream(int(counts.sum()) * length, "indices"), n, stages * length,
+                                     spec.num_codes, prior=self._prior(stages), lengths=counts * length)
             except BitstreamError:
                 raise
             except NeurocodecError as exc:

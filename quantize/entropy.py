@@ -406,35 +406,52 @@ def _models(alphabet_size: int, length: int, per_position: bool, prior) -> list:
     return [AdaptiveModel(alphabet_size, counts=prior[j]) for j in range(m)]
 
 
-def encode_indices(indices, alphabet_size: int, per_position: bool = True, prior=None) -> EncodedStream:
+def _row_lengths(lengths, n: int, length: int) -> np.ndarray:
+    """Symbols coded per row: all ``length`` (None) or the first lengths[i] of row i."""
+    if lengths is None:
+        return np.full(n, length, np.int64)
+    lens = np.asarray(lengths)
+    if lens.shape != (n,) or (n and lens.dtype.kind not in "iu"):
+        raise EntropyCodingError(f"row lengths must be {n} integers, got shape {lens.shape} dtype {lens.dtype}")
+    if n and (lens.min() < 0 or lens.max() > length):
+        raise EntropyCodingError(f"row lengths outside [0, {length}]: min {lens.min()}, max {lens.max()}")
+    return lens.astype(np.int64)
+
+
+def encode_indices(indices, alphabet_size: int, per_position: bool = True, prior=None,
+                   lengths=None) -> EncodedStream:
     """Arithmetic-code (n, L) indices row by row; one adaptive model per column if per_position.
     ``prior``: (L, K) integer initial counts of the models (a learned entropy model the decoder
-    holds too; None: every symbol starts at count 1)."""
+    holds too; None: every symbol starts at count 1). ``lengths``: (n,) symbols coded per row
+    (the first lengths[i] of row i; the rest is not sent); None: every column."""
     idx = _check_indices(indices, alphabet_size)
     n, length = idx.shape
+    lens = _row_lengths(lengths, n, length)
     models = _models(alphabet_size, length, per_position, prior)
     enc = ArithmeticEncoder()
-    for row in idx.tolist():
-        for j, s in enumerate(row):
-            enc.encode(models[j if per_position else 0], s)
+    for row, m in zip(idx.tolist(), lens.tolist()):
+        for j in range(m):
+            enc.encode(models[j if per_position else 0], row[j])
     data, n_bits = enc.finish()
-    return EncodedStream.sealed(data, n_bits, n * length)
+    return EncodedStream.sealed(data, n_bits, int(lens.sum()))
 
 
 def decode_indices(stream, n: int, length: int, alphabet_size: int,
-                   per_position: bool = True, prior=None) -> np.ndarray:
-    """(n, length) indices from an `EncodedStream` (or its `to_bytes()`); exactly n * length symbols.
+                   per_position: bool = True, prior=None, lengths=None) -> np.ndarray:
+    """(n, length) indices from an `EncodedStream` (or its `to_bytes()`); exactly n * length symbols,
+    or sum(lengths) with the encoder's ``lengths`` (columns past lengths[i] of row i are -1).
     ``prior`` must be the encoder's."""
     n, length = _count("n", n), _count("length", length)
     alphabet_size = _count("alphabet_size", alphabet_size)
     if alphabet_size < 1:
         raise EntropyCodingError("alphabet size must be >= 1")
-    stream = _as_stream(stream).check(n * length)
+    lens = _row_lengths(lengths, n, length)
+    stream = _as_stream(stream).check(int(lens.sum()))
     models = _models(alphabet_size, length, per_position, prior)
     dec = ArithmeticDecoder(stream.data, stream.n_bits)
-    out = np.empty((n, length), np.int64)
-    for i in range(n):
-        for j in range(length):
+    out = np.full((n, length), -1, np.int64)
+    for i, m in enumerate(lens.tolist()):
+        for j in range(m):
             out[i, j] = dec.decode(models[j if per_position else 0])
     dec.finish()
     return out

@@ -328,7 +328,7 @@ def encode_int_rvq(codes, enc: IntVqEncoder, stages: int | None = None,
     n_st = enc.stages if stages is None else int(stages)
     if not 1 <= n_st <= enc.stages:
         raise VqReferenceError(f"the encoder has {enc.stages} VQ stages, {stages} requested")
-    books = [enc.codebook] + ([] if enc.residual_codebooks is None else list(enc.residual_codebooks))
+    books = _books(enc)
     codes = np.asarray(codes)
     if beam > 1:  # the (vectors, beam, K) distance table bounds the batch
         batch = max(16, min(batch, (1 << 21) // (int(beam) * enc.num_codes * max(1, enc.split))))
@@ -340,6 +340,57 @@ def encode_int_rvq(codes, enc: IntVqEncoder, stages: int | None = None,
         zs.append(z)
         ids.append(idx.reshape(nz, length, n_st).transpose(0, 2, 1))
     return np.concatenate(zs), np.concatenate(ids)
+
+
+def _books(enc: IntVqEncoder) -> list:
+    return [np.asarray(enc.codebook, np.int64)] + ([] if enc.residual_codebooks is None else
+                                                   [np.asarray(b, np.int64) for b in enc.residual_codebooks])
+
+
+def partial_sums(idx, enc: IntVqEncoder) -> np.ndarray:
+    """Indices (n, s, L) -> the integer latent estimate (n, L, D): sum of the s stages' codewords."""
+    idx = np.asarray(idx, np.int64)
+    books = _books(enc)
+    return sum(books[t][idx[:, t]] for t in range(idx.shape[1]))
+
+
+def fit_linear_estimate(codes, enc: IntVqEncoder, ridge: float = 1e-6) -> np.ndarray:
+    """Least-squares linear map A ((L*D + 1), window*channels) from the quantized latent of every
+    stage count (greedy search, stages 1..enc.stages) to the input codes: x ~ [zhat, 1] @ A. The
+    encoder's stand-in for the receiver's decoder when it weighs distortion against rate
+    (`linear_sndr`, `choose_stages`); ridge: relative Tikhonov weight."""
+    codes = np.asarray(codes)
+    _, idx = encode_int_rvq(codes, enc, enc.stages)
+    n = len(codes)
+    y = codes.reshape(n, -1).astype(np.float64)
+    xs = [np.c_[partial_sums(idx[:, :s], enc).reshape(n, -1), np.ones(n)] for s in range(1, enc.stages + 1)]
+    gram = sum(x.T @ x for x in xs)
+    rhs = sum(x.T @ y for x in xs)
+    gram = gram + ridge * np.trace(gram) / len(gram) * np.eye(len(gram))
+    return np.linalg.solve(gram, rhs)
+
+
+def linear_sndr(codes, candidates, enc: IntVqEncoder, estimate) -> np.ndarray:
+    """(n, len(candidates)) SNDR (dB) of the linear estimate (`fit_linear_estimate`) of the input
+    codes from the latent of each candidate (candidates[s-1] = indices (n, s, L))."""
+    codes = np.asarray(codes)
+    n = len(codes)
+    x = codes.reshape(n, -1).astype(np.float64)
+    energy = np.maximum(np.sum(x * x, axis=1), 1.0)
+    out = np.empty((n, len(candidates)))
+    for s, idx in enumerate(candidates):
+        err = x - np.c_[partial_sums(idx, enc).reshape(n, -1), np.ones(n)] @ estimate
+        out[:, s] = 10 * np.log10(energy / np.maximum(np.sum(err * err, axis=1), 1e-9))
+    return out
+
+
+def choose_stages(sndr, stage_bits, lam: float) -> np.ndarray:
+    """Rate-distortion choice of the stages sent per spike: from an (n, S) SNDR estimate (dB) of
+    each spike at 1..S stages, the count s maximizing sndr_s - lam * sum(stage_bits[:s]) (ties:
+    the fewer stages). Returns (n,) counts in 1..S."""
+    sndr = np.asarray(sndr, np.float64)
+    cum = np.cumsum(np.asarray(stage_bits, np.float64)[: sndr.shape[1]])
+    return np.argmax(sndr - float(lam) * cum[None], axis=1) + 1
 
 
 def encoder_cost(enc: IntVqEncoder, stages: int | None = None, beam: int = 1) -> dict:
@@ -406,12 +457,16 @@ __all__ = [
     "IntVqEncoder",
     "VqReferenceError",
     "argmin_lowest",
+    "choose_stages",
     "conv_int",
     "encode_int",
     "encode_int_rvq",
     "encoder_cost",
     "encoder_int",
     "extract_int_vq_encoder",
+    "fit_linear_estimate",
+    "linear_sndr",
+    "partial_sums",
     "quantize_input",
     "scores_int",
 ]

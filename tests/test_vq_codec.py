@@ -310,7 +310,90 @@ def test_cli_codec_options_set_rate_and_beam(model_dir, tmp_path):
     assert codes.read_bytes() == ref.encode(_recording(seconds=0.8, seed=11))
     d = ref.decode_spikes(codes.read_bytes())
     assert d["indices"].shape[1] == 1
-    for bad in (["--option", "nope=1"], ["--option", "beam=0"], ["--option", "stages"], ["--option", "model_dir=x"]):
-        target = tmp_path / f"bad{len(bad[1])}.ncdc"
+    for i, bad in enumerate((["--option", "nope=1"], ["--option", "beam=0"], ["--option", "stages"],
+                             ["--option", "model_dir=x"], ["--option", "rdo=-1"])):
+        target = tmp_path / f"bad{i}.ncdc"
         assert main(["encode", "--model-dir", str(out), "--input", str(src), "--out", str(target), *bad]) == 2
         assert not target.exists()
+
+
+def test_entropy_coder_codes_only_the_first_lengths_of_each_row():
+    from neurocodec.quantize.entropy import EntropyCodingError, decode_indices, encode_indices
+
+    rng = np.random.default_rng(5)
+    idx = rng.integers(0, 16, (400, 6))
+    lens = rng.integers(0, 7, 400)
+    full, ragged = encode_indices(idx, 16), encode_indices(idx, 16, lengths=lens)
+    assert ragged.n_symbols == lens.sum() and ragged.n_bits < full.n_bits * (lens.sum() / idx.size) * 1.05
+    out = decode_indices(ragged, 400, 6, 16, lengths=lens)
+    keep = np.arange(6)[None] < lens[:, None]
+    assert np.array_equal(out[keep], idx[keep]) and np.all(out[~keep] == -1)
+    # rows past their length do not change the stream
+    other = np.where(keep, idx, rng.integers(0, 16, idx.shape))
+    assert encode_indices(other, 16, lengths=lens).data == ragged.data
+    with pytest.raises(EntropyCodingError):  # the decoder must be told the encoder's lengths
+        decode_indices(ragged, 400, 6, 16, lengths=np.minimum(lens + 1, 6))
+    for bad in (lens[:-1], lens + 7, lens - 7, lens.astype(float)):
+        with pytest.raises(EntropyCodingError):
+            encode_indices(idx, 16, lengths=bad)
+
+
+def test_variable_rate_codec_sends_the_stages_its_estimate_chooses(model_dir, tmp_path):
+    """rdo = lambda: each spike's stage count maximizes the linear SNDR estimate - lambda * bits;
+    the indices sent are the s-stage search's, the decoder sums only those; corrupt streams fail."""
+    from neurocodec.codec.vq import VqCaeCodec
+    from neurocodec.metrics.reconstruction import sndr_db
+
+    out, models, _ = model_dir
+    data = _recording()
+    fixed = {s: len(VqCaeCodec(out, stages=s).encode(data)) for s in (1, 3)}
+    ref = VqCaeCodec(out, stages=3)
+    det = ref.detect(data)
+    order = np.lexsort((det.times, det.group))
+    ie, m = ref._m.ie, ref._m
+    x, _ = T.normalize(det.waveforms[order], m.scale)
+    codes = R.quantize_input(x, ie)
+    cands = [R.encode_int_rvq(codes, ie, s)[1] for s in (1, 2, 3)]
+    est = m.linear_estimate
+    assert est.shape == (SPEC.latent_length * SPEC.latent_dim + 1, SPEC.window * SPEC.channels)
+    # the estimate tracks the decoder: its SNDR rises with the stages like the decoder's
+    xf = codes.reshape(len(codes), -1).astype(float)
+    lin = [np.mean(np.sum(xf ** 2, 1) / np.sum((xf - np.c_[R.partial_sums(c, ie).reshape(len(c), -1),
+                                                          np.ones(len(c))] @ est) ** 2, 1)) for c in cands]
+    assert lin[0] < lin[1] < lin[2], lin
+    mixes = []
+    for lam in (1e-4, 0.02, 0.05, 0.1, 0.3, 3.0):
+        c = VqCaeCodec(out, stages=3, rdo=lam)
+        assert c.get_config()["rdo"] == lam
+        blob = c.encode(data)
+        d = c.decode_spikes(blob)
+        sent = (d["indices"][:, :, 0] >= 0).sum(1)
+        want = R.choose_stages(R.linear_sndr(codes, cands, ie, est), m.stage_bits(), lam)
+        assert np.array_equal(sent, want)
+        for s in (1, 2, 3):
+            sel = sent == s
+            assert np.array_equal(d["indices"][sel, :s], cands[s - 1][sel]) and np.all(d["indices"][sel, s:] == -1)
+        assert np.allclose(d["waveforms"], T.denormalize(T.decode_indices(models, d["indices"]), m.scale,
+                                                         d["exponents"]))
+        mixes.append(np.bincount(sent, minlength=4)[1:])
+        assert fixed[1] - 16 <= len(blob) <= fixed[3] + len(d["times"]) // 4 + 16
+    # lambda -> 0: the stage count of the best estimate (mostly all stages); large lambda: one stage
+    assert mixes[0][2] > 0.6 * len(sent) and mixes[-1][0] == len(sent), mixes
+    assert any(np.count_nonzero(mx) > 1 for mx in mixes), mixes  # in between: a mixture
+    # the decoder as the estimate: the choice maximizes the decoded SNDR - lambda * bits exactly
+    c = VqCaeCodec(out, stages=3, rdo=0.05, estimate="decoder")
+    d = c.decode_spikes(c.encode(data))
+    sent = (d["indices"][:, :, 0] >= 0).sum(1)
+    dec = np.stack([sndr_db(x.reshape(len(x), -1), T.decode_indices(models, cd).reshape(len(x), -1)) for cd in cands], 1)
+    assert np.array_equal(sent, np.argmax(dec - 0.05 * np.cumsum(m.stage_bits())[None], 1) + 1)
+    with pytest.raises(NeurocodecError):
+        VqCaeCodec(out, estimate="oracle")
+    c = VqCaeCodec(out, stages=3, rdo=0.05)
+    rep = check_codec(c, data, n_flips=40)
+    assert rep["rejected"] > 0
+    blob = c.encode(data)
+    with pytest.raises(BitstreamError):
+        c.decode(blob[:-3])
+    for bad in (-0.1, float("nan"), float("inf")):
+        with pytest.raises(NeurocodecError):
+            VqCaeCodec(out, rdo=bad)

@@ -323,7 +323,8 @@ def reconstruct(models: dict, x_norm: np.ndarray, batch_size: int = 1024,
 
 def decode_indices(models: dict, indices: np.ndarray, batch_size: int = 1024) -> np.ndarray:
     """Receiver: indices (n, L) (stage 0) or (n, stages, L) (the first ``stages`` residual
-    stages) -> normalized reconstruction: sum of the stages' codewords -> decoder."""
+    stages; -1: a stage not sent for that spike, it adds nothing) -> normalized reconstruction:
+    sum of the stages' codewords -> decoder."""
     vq, dec = models["vq"], models["decoder"]
     cbs = vq.quantized_codebooks().numpy()
     idx = np.asarray(indices, np.int64)
@@ -331,7 +332,9 @@ def decode_indices(models: dict, indices: np.ndarray, batch_size: int = 1024) ->
         idx = idx[:, None, :]
     if idx.ndim != 3 or idx.shape[1] > len(cbs):
         raise VqTrainingError(f"indices must be (n, L) or (n, stages <= {len(cbs)}, L), got {idx.shape}")
-    z = sum(cbs[s][idx[:, s]] for s in range(idx.shape[1]))
+    if idx.size and (idx.min() < -1 or idx.max() >= cbs.shape[1]):
+        raise VqTrainingError(f"indices outside [-1, {cbs.shape[1]})")
+    z = sum(np.where(idx[:, s, :, None] >= 0, cbs[s][np.maximum(idx[:, s], 0)], 0) for s in range(idx.shape[1]))
     return dec.predict(z, batch_size=batch_size, verbose=0).astype(np.float64)
 
 
