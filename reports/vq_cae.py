@@ -162,6 +162,54 @@ def test_set(ds: str, noise, duration_s: float):
     return sp, np.bincount(truth.units, minlength=6), rec.n_channels, rec.n_samples
 
 
+def coded(codec, sp, n_ch: int, n_samples: int):
+    """(decoded bitstream, reconstructions in the test set's spike order) of a vq_cae codec."""
+    d = codec.decode_spikes(codec.encode_spikes(sp, n_ch, n_samples))
+    order = np.lexsort((sp.times, sp.group))
+    if not np.array_equal(d["times"], sp.times[order]):
+        raise RuntimeError("vq_cae bitstream: spike times did not round-trip")
+    rec = np.empty_like(d["waveforms"])
+    rec[order] = d["waveforms"]
+    return d, rec
+
+
+def baseline_header_bits() -> int:
+    """Container bits of a baseline stream beyond the 64 side-information bits its search reserves."""
+    from neurocodec.codec import container
+
+    return 8 * len(container.Bitstream("pca_spikes", bytes(4), side=bytes(21), scaling=np.zeros(1, np.float32),
+                                       model_hash=bytes(16)).pack()) - 64
+
+
+def baseline_rows(sp, baselines, total: int, tbits: int, raw: int, basis, sorter, log) -> list[dict]:
+    """Each baseline coded to the bits of a vq_cae bitstream of ``total`` bits (``tbits`` of them
+    spike times, which the baselines are charged too): one row each, with quality and sorting."""
+    from neurocodec.codec.spike_baselines import SPIKE_BASELINES
+    from neurocodec.metrics.baselines import BaselineError
+
+    rows = []
+    for b in baselines:
+        t2 = time.time()
+        target = total - tbits - baseline_header_bits()
+        try:
+            if b == "PCA":
+                bc = SPIKE_BASELINES[b].for_budget(sp.waveforms, target, str(basis))
+            else:
+                bc = SPIKE_BASELINES[b].for_budget(sp.waveforms, target)
+        except BaselineError as exc:
+            log(f"{b} at {total} bits: {exc}")
+            continue
+        bb = bc.encode(sp.waveforms)
+        brec = bc.decode(bb)
+        btotal = 8 * len(bb) + tbits
+        cfgd = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in bc.get_config().items()
+                if k not in ("id", "basis")}
+        rows.append({"method": b, "config": json.dumps(cfgd), "bits": btotal, "time_bits": tbits, "cr": raw / btotal,
+                     "cr_payload": raw / (btotal - tbits), **quality(sp.waveforms, brec), **sorter.score(brec),
+                     "seconds": time.time() - t2})
+    return rows
+
+
 def ensure_model(name: str, args: list[str], log) -> Path:
     from neurocodec import paths
     from neurocodec.train import vq_training
@@ -224,10 +272,7 @@ def si_sorter_reference(ds: str, duration_s: float, log, run: bool) -> list[dict
 
 def run_dataset(ds: str, duration_s: float, baselines: tuple, log, si_sorters: bool = True,
                 recipes: dict | None = None, noises=None, cs_all_noise: bool = False, only_models=None) -> dict:
-    from neurocodec.codec import container
-    from neurocodec.codec.spike_baselines import SPIKE_BASELINES
     from neurocodec.codec.vq import VqCaeCodec
-    from neurocodec.metrics.baselines import BaselineError
     from neurocodec.quantize.vq_reference import encoder_cost
     from neurocodec.train.vq_training import family
 
@@ -236,9 +281,6 @@ def run_dataset(ds: str, duration_s: float, baselines: tuple, log, si_sorters: b
     models = [(n, ensure_model(n, a, log)) for n, a in (recipes or MODELS)[fam_name]
               if only_models is None or n in only_models]
     basis = pca_basis(fam_name)
-    # container bits of a baseline stream beyond the 64 side-information bits its search reserves
-    hdr = 8 * len(container.Bitstream("pca_spikes", bytes(4), side=bytes(21), scaling=np.zeros(1, np.float32),
-                                      model_hash=bytes(16)).pack()) - 64
     res = {"dataset": ds, "family": fam_name, "text": DATASETS[ds]["text"], "default_noise": fam["default_noise"],
            "duration_s": duration_s, "tests": {}, "models": {}}
     if fam_name == "si":
@@ -258,7 +300,6 @@ def run_dataset(ds: str, duration_s: float, baselines: tuple, log, si_sorters: b
         sp, n_true, n_ch, n_samples = test_set(ds, noise, duration_s)
         sorter = Sorter(sp, n_true)
         raw = len(sp) * sp.window * sp.n_channels * ADC_BITS
-        order = np.lexsort((sp.times, sp.group))
         test = {"n_spikes": len(sp), "n_true": None if n_true is None else int(n_true.sum()),
                 "n_matched": None if sp.labels is None else int(np.count_nonzero(sp.labels >= 0)),
                 "original_sorting": sorter.original, "rows": []}
@@ -266,18 +307,9 @@ def run_dataset(ds: str, duration_s: float, baselines: tuple, log, si_sorters: b
         for name, mdir in models:
             for n_st in STAGES.get(name, range(1, VqCaeCodec(mdir).stages + 1)):
                 t1 = time.time()
-                def coded(codec):
-                    """(decoded bitstream, reconstructions in the test set's spike order)."""
-                    d = codec.decode_spikes(codec.encode_spikes(sp, n_ch, n_samples))
-                    if not np.array_equal(d["times"], sp.times[order]):
-                        raise RuntimeError("vq_cae bitstream: spike times did not round-trip")
-                    rec = np.empty_like(d["waveforms"])
-                    rec[order] = d["waveforms"]
-                    return d, rec
-
-                g, grec = coded(VqCaeCodec(mdir, stages=n_st))  # the hardware's (greedy) search
+                g, grec = coded(VqCaeCodec(mdir, stages=n_st), sp, n_ch, n_samples)  # the hardware's (greedy) search
                 codec = VqCaeCodec(mdir, stages=n_st, beam=BEAM)
-                d, rec = coded(codec)
+                d, rec = coded(codec, sp, n_ch, n_samples)
                 total, tbits = d["bits"]["total"], d["bits"]["times"]
                 spec = codec._m.spec
                 cfg = (f"{name}: L={spec.latent_length}, D={spec.latent_dim}, K={spec.num_codes}, stages {n_st}/"
@@ -287,28 +319,10 @@ def run_dataset(ds: str, duration_s: float, baselines: tuple, log, si_sorters: b
                          **quality(sp.waveforms, rec), **sorter.score(rec),
                          "greedy": {"bits": g["bits"]["total"], "cr": raw / g["bits"]["total"],
                                     **quality(sp.waveforms, grec)}}]
-                for b in baselines:
-                    if b == "CS" and not cs_all_noise and noise != fam["default_noise"]:
-                        continue  # the slowest and weakest baseline: default noise only (CPU budget)
-                    t2 = time.time()
-                    target = total - tbits - hdr
-                    try:
-                        if b == "PCA":
-                            bc = SPIKE_BASELINES[b].for_budget(sp.waveforms, target, str(basis))
-                        else:
-                            bc = SPIKE_BASELINES[b].for_budget(sp.waveforms, target)
-                    except BaselineError as exc:
-                        log(f"[{ds}] {b} at {total} bits: {exc}")
-                        continue
-                    bb = bc.encode(sp.waveforms)
-                    brec = bc.decode(bb)
-                    btotal = 8 * len(bb) + tbits
-                    cfgd = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in bc.get_config().items()
-                            if k not in ("id", "basis")}
-                    rows.append({"method": b, "config": json.dumps(cfgd), "target": name, "stages": n_st,
-                                 "bits": btotal, "time_bits": tbits, "cr": raw / btotal,
-                                 "cr_payload": raw / (btotal - tbits), **quality(sp.waveforms, brec),
-                                 **sorter.score(brec), "seconds": time.time() - t2})
+                use = [b for b in baselines  # CS, the slowest and weakest: default noise only (CPU budget)
+                       if b != "CS" or cs_all_noise or noise == fam["default_noise"]]
+                rows += [{**r, "target": name, "stages": n_st}
+                         for r in baseline_rows(sp, use, total, tbits, raw, basis, sorter, lambda m: log(f"[{ds}] {m}"))]
                 for r in rows:
                     r.update(dataset=ds, noise=noise, sort_acc_original=sorter.original["sort_acc"],
                              sort_acc_fine_original=sorter.original["sort_acc_fine"],
