@@ -9,7 +9,7 @@ EPOCHS ?= 200
 SETUP_STAMP := .venv/.stamp-setup
 export NEUROCODEC_OUT := $(abspath $(OUT))
 
-.PHONY: report-tflite hls-all report-hw-all setup demo test hls rtl cosim report-hw export-tflite evaluate report-cae report-vq report-gamma report-spectro report-lfp bench clean
+.PHONY: report-tflite hls-all report-hw-all setup demo test hls rtl cosim report-hw export-tflite evaluate report-cae report-vq report-vq-rdo report-gamma report-spectro report-lfp bench clean
 
 setup: $(SETUP_STAMP)
 $(SETUP_STAMP): pyproject.toml scripts/setup.sh
@@ -118,6 +118,14 @@ fuzz: setup
 .PHONY: mutation
 mutation: $(OUT)/models/$(MODEL)/config.json
 	OMP_NUM_THREADS=1 nice -n 10 $(PY) -m neurocodec.sim.mutation --model-dir $(OUT)/models/$(MODEL) --docs docs
+
+# Variable-rate vq_cae (stages chosen per spike) vs fixed stages and PCA / DWT at equal bits, si family:
+# docs/vq_cae_rdo.{md,json}. Trains the si models it needs when missing (as report-vq).
+report-vq-rdo: setup
+	$(PY) reports/vq_rdo.py --noise 5,10 --no-doc & p1=$$!; \
+	$(PY) reports/vq_rdo.py --noise 20 --no-doc & p2=$$!; \
+	wait $$p1 && wait $$p2
+	$(PY) reports/vq_rdo.py --doc-only --docs docs
 
 bench: setup
 	$(MAKE) $(OUT)/models/cae_cr64/config.json EPOCHS=$(if $(filter command line,$(origin EPOCHS)),$(EPOCHS),15)

@@ -283,7 +283,8 @@ class VqCaeCodec(RecordingCodec):
 
     def decode_spikes(self, buf: bytes) -> dict:
         """Bitstream -> {"times", "group", "waveforms" (n, window, channels), "exponents",
-        "indices" (n, stages, L), "n_channels", "n_samples", "bits": {...}}."""
+        "indices" (n, stages, L; -1 where a variable-rate spike sent fewer stages), "n_channels",
+        "n_samples", "bits": {...}}."""
         from neurocodec.quantize.entropy import decode_indices
         from neurocodec.signals.spikes import channel_groups
         from neurocodec.train.vq_training import E_MAX, E_MIN, denormalize
