@@ -23,10 +23,11 @@ band-passed recording's spikes. `encode_spikes` / `decode_spikes` work on detect
 directly (the report uses them: every bit it counts is a byte of this bitstream).
 
 With ``rdo`` > 0 (variable rate) the encoder runs the search for every stage count 1..stages
-and each spike keeps the one that maximizes a linear SNDR estimate minus lambda times its
-expected index bits (the decoder itself is on the receiver; the estimate is a least-squares
-linear map from the latent to the window, fitted on the model's validation codes); the per-spike
-counts are arithmetic-coded and only the stages sent are in the index stream.
+and each spike keeps the one that maximizes an SNDR estimate minus lambda times its expected
+index bits. The estimate is a least-squares linear map from the latent to the window, fitted on
+the model's validation codes (``estimate="linear"``: hardware-sized, the decoder itself being on
+the receiver), or the decoder run in the encoder (``estimate="decoder"``). The per-spike counts
+are arithmetic-coded and only the stages sent are in the index stream.
 
 Payload layout (little-endian): ``<HHI`` stages (bit 15 set: variable rate), groups, spike
 count; per group ``<I`` spike count and a stream; then the exponent stream, with variable rate

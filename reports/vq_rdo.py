@@ -49,7 +49,7 @@ def lambdas(mdir: Path, counts) -> dict:
 def run_model(noise: float, duration_s: float, name: str, log) -> dict:
     from neurocodec.codec.vq import VqCaeCodec
 
-    recipes = {n: a for n, a in VQ.MODELS["si"]}
+    recipes = dict(VQ.MODELS["si"])
     sp, n_true, n_ch, n_samples = VQ.test_set("si", noise, duration_s)
     sorter = VQ.Sorter(sp, n_true)
     raw = len(sp) * sp.window * sp.n_channels * VQ.ADC_BITS
