@@ -354,6 +354,12 @@ def partial_sums(idx, enc: IntVqEncoder) -> np.ndarray:
     return sum(books[t][idx[:, t]] for t in range(idx.shape[1]))
 
 
+def _latent_rows(idx, enc: IntVqEncoder) -> np.ndarray:
+    """[zhat, 1] rows (n, L*D + 1) of the linear estimate from indices (n, s, L)."""
+    z = partial_sums(idx, enc)
+    return np.c_[z.reshape(len(z), -1), np.ones(len(z))]
+
+
 def fit_linear_estimate(codes, enc: IntVqEncoder, ridge: float = 1e-6) -> np.ndarray:
     """Least-squares linear map A ((L*D + 1), window*channels) from the quantized latent of every
     stage count (greedy search, stages 1..enc.stages) to the input codes: x ~ [zhat, 1] @ A. The
@@ -363,7 +369,7 @@ def fit_linear_estimate(codes, enc: IntVqEncoder, ridge: float = 1e-6) -> np.nda
     _, idx = encode_int_rvq(codes, enc, enc.stages)
     n = len(codes)
     y = codes.reshape(n, -1).astype(np.float64)
-    xs = [np.c_[partial_sums(idx[:, :s], enc).reshape(n, -1), np.ones(n)] for s in range(1, enc.stages + 1)]
+    xs = [_latent_rows(idx[:, :s], enc) for s in range(1, enc.stages + 1)]
     gram = sum(x.T @ x for x in xs)
     rhs = sum(x.T @ y for x in xs)
     gram = gram + ridge * np.trace(gram) / len(gram) * np.eye(len(gram))
@@ -379,7 +385,7 @@ def linear_sndr(codes, candidates, enc: IntVqEncoder, estimate) -> np.ndarray:
     energy = np.maximum(np.sum(x * x, axis=1), 1.0)
     out = np.empty((n, len(candidates)))
     for s, idx in enumerate(candidates):
-        err = x - np.c_[partial_sums(idx, enc).reshape(n, -1), np.ones(n)] @ estimate
+        err = x - _latent_rows(idx, enc) @ estimate
         out[:, s] = 10 * np.log10(energy / np.maximum(np.sum(err * err, axis=1), 1e-9))
     return out
 

@@ -187,10 +187,9 @@ def baseline_rows(sp, baselines, total: int, tbits: int, raw: int, basis, sorter
     from neurocodec.codec.spike_baselines import SPIKE_BASELINES
     from neurocodec.metrics.baselines import BaselineError
 
-    rows = []
+    rows, target = [], total - tbits - baseline_header_bits()
     for b in baselines:
         t2 = time.time()
-        target = total - tbits - baseline_header_bits()
         try:
             if b == "PCA":
                 bc = SPIKE_BASELINES[b].for_budget(sp.waveforms, target, str(basis))
